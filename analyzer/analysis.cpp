@@ -1,0 +1,68 @@
+#include "analysis.h"
+
+#include <ostream>
+
+#include "detectors/detectors.h"
+#include "model.h"
+#include "render.h"
+#include "report_builder.h"
+#include "symbolizer.h"
+#include "trace_reader.h"
+#include "version.h"
+
+namespace connleak {
+namespace {
+
+// The root process's last image gets the status its parent (connleak run)
+// saw, which a killed process could not write itself.
+void apply_root_status(Model& model, const RootStatus& root) {
+  ProcessLife* last = nullptr;
+  for (auto& p : model.processes) {
+    if (p.pid == root.pid && !p.forked && (!last || p.start_mono_ns > last->start_mono_ns)) last = &p;
+  }
+  if (!last || last->end == ProcessEnd::kExec) return;
+  if (root.signal) {
+    last->end = ProcessEnd::kSignal;
+    last->signal = root.signal;
+  } else if (!last->exit_status) {
+    last->exit_status = root.exit_status;
+  }
+}
+
+}  // namespace
+
+AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const std::optional<RootStatus>& root) {
+  std::vector<TraceFile> traces;
+  for (const auto& path : find_trace_files(inputs)) traces.emplace_back(path);
+  Model model = build_model(traces);
+  if (root) apply_root_status(model, *root);
+  Symbolizer symbolizer;
+  AnalysisResult result;
+  result.report = build_report(model, run_detectors(model), symbolizer, tool_version());
+  result.warnings = model.warnings;
+  for (const auto& p : model.processes) {
+    if (p.lost_events) {
+      result.warnings.push_back("pid " + std::to_string(p.pid) + ": " + std::to_string(p.lost_events) +
+                                " events could not be recorded; the report may be incomplete");
+    }
+  }
+  for (const auto& w : symbolizer.warnings()) result.warnings.push_back(w);
+  return result;
+}
+
+const std::vector<std::string>& report_formats() {
+  static const std::vector<std::string> formats = {"text", "json"};
+  return formats;
+}
+
+void render(const Report& report, const std::string& format, std::ostream& out) {
+  if (format == "json") {
+    render_json(report, out);
+  } else {
+    render_text(report, out);
+  }
+}
+
+std::string tool_version() { return CONNLEAK_VERSION; }
+
+}  // namespace connleak

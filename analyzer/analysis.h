@@ -1,0 +1,38 @@
+// The analyzer's pipeline as one call: read traces, rebuild lifetimes, run
+// the detectors, symbolize and group. The CLI subcommands are thin wrappers
+// around this.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "report.h"
+
+namespace connleak {
+
+// What `connleak run` knows about the command it started, which no trace can
+// say (the trace of a killed process just stops).
+struct RootStatus {
+  int pid = 0;
+  std::optional<int> exit_status;
+  std::optional<int> signal;
+};
+
+struct AnalysisResult {
+  Report report;
+  std::vector<std::string> warnings;  // for the log: missing parent traces, symbolizer issues
+};
+
+// Throws TraceError for missing, unreadable, truncated or corrupt traces.
+AnalysisResult analyze_traces(const std::vector<std::string>& inputs,
+                              const std::optional<RootStatus>& root = std::nullopt);
+
+// The formats `--format` accepts.
+const std::vector<std::string>& report_formats();
+// Renders in the named format (one of report_formats()).
+void render(const Report& report, const std::string& format, std::ostream& out);
+
+std::string tool_version();
+
+}  // namespace connleak

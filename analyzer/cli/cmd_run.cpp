@@ -1,0 +1,92 @@
+// `connleak run -- COMMAND`: runs COMMAND with the shim preloaded, waits for
+// it, then reports on every process it started.
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <ctime>
+#include <filesystem>
+
+#include "commands.h"
+#include "launcher.h"
+#include "trace_reader.h"
+#include "version.h"
+
+namespace connleak::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+// The shim sits at a fixed place relative to this binary, in the build tree
+// and after `cmake --install` alike.
+fs::path find_shim() {
+  std::error_code ec;
+  fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw LaunchError("cannot find connleak's own location: " + ec.message());
+  fs::path shim = fs::weakly_canonical(self.parent_path() / CONNLEAK_SHIM_RELATIVE_PATH, ec);
+  if (ec || !fs::exists(shim)) {
+    throw LaunchError("the shim is missing: expected " + (self.parent_path() / CONNLEAK_SHIM_RELATIVE_PATH).string());
+  }
+  return shim;
+}
+
+// A fresh directory under the current one: connleak-YYYYmmdd-HHMMSS-<pid>.
+fs::path make_output_dir(const std::string& requested) {
+  std::error_code ec;
+  if (!requested.empty()) {
+    fs::create_directories(requested, ec);
+    if (ec) throw LaunchError("cannot create output directory " + requested + ": " + ec.message());
+    return fs::absolute(requested);
+  }
+  std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", std::localtime(&now));
+  fs::path dir = fs::absolute("connleak-" + std::string(stamp) + "-" + std::to_string(getpid()));
+  if (!fs::create_directory(dir, ec) || ec) {
+    throw LaunchError("cannot create output directory " + dir.string() + ": " +
+                      (ec ? ec.message() : "it already exists"));
+  }
+  return dir;
+}
+
+int launch_exit_code(const std::string& message) {
+  if (message.find("command not found") != std::string::npos) return kExitNotFound;
+  if (message.starts_with("cannot run")) return kExitCannotRun;
+  return kExitToolError;
+}
+
+}  // namespace
+
+int run_command(const RunOptions& options) {
+  fs::path output_dir;
+  LaunchResult result;
+  try {
+    check_traceable(options.command.front());
+    fs::path shim = find_shim();
+    output_dir = make_output_dir(options.output_dir);
+    result = launch_traced({options.command, shim.string(), output_dir.string()});
+  } catch (const LaunchError& e) {
+    spdlog::error("{}", e.what());
+    return launch_exit_code(e.what());
+  }
+
+  RootStatus root;
+  root.pid = result.pid;
+  if (result.signaled) {
+    root.signal = result.signal;
+  } else {
+    root.exit_status = result.exit_code;
+  }
+  try {
+    AnalysisResult analysis = analyze_traces({output_dir.string()}, root);
+    emit_report(analysis, options.report, /*default_to_stderr=*/true);
+    spdlog::info("traces are in {}", output_dir.string());
+    return error_exit(analysis.report, options.report).value_or(result.exit_code);
+  } catch (const TraceError& e) {
+    spdlog::error("{} (was '{}' traced at all? LD_PRELOAD may have been dropped)", e.what(),
+                  options.command.front());
+    return kExitToolError;
+  }
+}
+
+}  // namespace connleak::cli

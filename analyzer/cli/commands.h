@@ -1,0 +1,52 @@
+// The `connleak` subcommands: one file each (cmd_*.cpp), sharing the report
+// options and output handling below.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "analysis.h"
+
+namespace connleak::cli {
+
+// Exit codes of connleak's own failures, as timeout(1) and env(1) use them.
+inline constexpr int kExitToolError = 125;
+inline constexpr int kExitCannotRun = 126;
+inline constexpr int kExitNotFound = 127;
+// `connleak report` on unusable input.
+inline constexpr int kExitBadInput = 2;
+
+// The options `run` and `report` share.
+struct ReportOptions {
+  std::string format = "text";
+  std::string report_file;  // empty: the subcommand's default stream
+  std::optional<int> error_exitcode;
+};
+
+void add_report_options(CLI::App& command, ReportOptions& options);
+
+// Writes the report where the options say (default_to_stderr: `run` reports
+// to stderr, `report` to stdout), logs the analysis warnings, and prints the
+// SUMMARY line to stderr when the report went to a file.
+void emit_report(const AnalysisResult& result, const ReportOptions& options, bool default_to_stderr);
+
+// The --error-exitcode verdict: the code when error findings exist.
+std::optional<int> error_exit(const Report& report, const ReportOptions& options);
+
+struct RunOptions {
+  ReportOptions report;
+  std::string output_dir;
+  std::vector<std::string> command;
+};
+int run_command(const RunOptions& options);
+
+struct ReportCommandOptions {
+  ReportOptions report;
+  std::vector<std::string> traces;
+};
+int report_command(const ReportCommandOptions& options);
+
+}  // namespace connleak::cli

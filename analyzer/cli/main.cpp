@@ -1,0 +1,50 @@
+// connleak: finds connections and sockets a program never closed.
+//   connleak run [OPTIONS] -- COMMAND [ARGS...]
+//   connleak report [OPTIONS] TRACE...
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "commands.h"
+
+namespace {
+
+void setup_logging() {
+  auto logger = spdlog::stderr_logger_st("connleak");
+  logger->set_pattern("connleak: %l: %v");
+  spdlog::set_default_logger(logger);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace connleak::cli;
+  setup_logging();
+  CLI::App app{"connleak: finds network connections and sockets a program never closed"};
+  app.set_version_flag("--version", "connleak " + connleak::tool_version());
+  app.require_subcommand(1);
+
+  RunOptions run;
+  CLI::App* run_cmd = app.add_subcommand("run", "Trace COMMAND and every process it starts, then report");
+  add_report_options(*run_cmd, run.report);
+  run_cmd->add_option("--output-dir", run.output_dir, "Where traces go (default: a fresh directory here)")
+      ->type_name("DIR");
+  run_cmd->add_option("command", run.command, "The command to trace, after --")->required();
+  run_cmd->positionals_at_end();
+
+  ReportCommandOptions report;
+  CLI::App* report_cmd = app.add_subcommand("report", "Report on recorded traces (files or directories)");
+  add_report_options(*report_cmd, report.report);
+  report_cmd->add_option("traces", report.traces, "Trace files or directories")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : kExitBadInput;
+  }
+  if (run_cmd->parsed()) return run_command(run);
+  return report_command(report);
+}

@@ -1,0 +1,488 @@
+#include "model.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstddef>
+#include <cstring>
+#include <functional>
+#include <set>
+
+namespace connleak {
+namespace {
+
+using trace::RecordType;
+
+struct FdRef {
+  int socket = -1;
+  bool cloexec = false;
+};
+using FdMap = std::map<int, FdRef>;
+
+// Replays one trace into the model.
+class Replay {
+ public:
+  Replay(Model& model, int process, FdMap inherited,
+         std::map<std::pair<std::string, uint64_t>, FdMap>& fork_snapshots)
+      : model_(model), process_(process), fds_(std::move(inherited)), snapshots_(fork_snapshots) {}
+
+  void run(const TraceFile& trace) {
+    trace.for_each_record([&](const RecordView& record) { apply(record, trace); });
+    proc().incomplete_records = trace.incomplete_records();
+    finish();
+  }
+
+ private:
+  ProcessLife& proc() { return model_.processes[size_t(process_)]; }
+  SocketLife& sock(int index) { return model_.sockets[size_t(index)]; }
+
+  void apply(const RecordView& r, const TraceFile& trace);
+  void on_process_info(const RecordView& r);
+  void on_module(const RecordView& r);
+  void on_stack(const RecordView& r);
+  int open_socket(int fd, uint64_t ts, bool cloexec);
+  void release_fd(int fd, uint64_t ts);
+  void finish();
+  void note_time(uint64_t ts) { last_ts_ = std::max(last_ts_, ts); }
+
+  Model& model_;
+  int process_;
+  FdMap fds_;
+  std::map<std::pair<std::string, uint64_t>, FdMap>& snapshots_;
+  uint64_t last_ts_ = 0;
+  bool exec_pending_ = false;
+  uint64_t exec_ts_ = 0;
+  std::optional<uint64_t> end_ts_;
+  std::set<int> confirmed_;  // sockets the exit check found still open
+};
+
+std::string tail_string(std::string_view tail, size_t offset, size_t len) {
+  return std::string(tail.substr(offset, len));
+}
+
+std::vector<std::string> split_args(std::string_view bytes) {
+  std::vector<std::string> args;
+  size_t start = 0;
+  while (start < bytes.size()) {
+    size_t end = bytes.find('\0', start);
+    if (end == std::string_view::npos) end = bytes.size();
+    args.emplace_back(bytes.substr(start, end - start));
+    start = end + 1;
+  }
+  return args;
+}
+
+std::string address_bytes(const trace::AddressTail& tail) {
+  auto* bytes = reinterpret_cast<const char*>(&tail + 1);
+  return std::string(bytes, tail.addr_len);
+}
+
+bool connect_established(int error) {
+  // A non-blocking connect is under way: the connection exists as far as
+  // resources go.
+  return error == 0 || error == EINPROGRESS || error == EALREADY || error == EISCONN;
+}
+
+}  // namespace
+
+void Replay::apply(const RecordView& r, const TraceFile& trace) {
+  switch (r.type()) {
+    case RecordType::kProcessInfo: return on_process_info(r);
+    case RecordType::kModule: return on_module(r);
+    case RecordType::kStack: return on_stack(r);
+    case RecordType::kSocketOpen: {
+      const auto& rec = r.as<trace::SocketOpen>();
+      note_time(rec.ts);
+      int index = open_socket(rec.fd, rec.ts, rec.flags & trace::kFlagCloexec);
+      SocketLife& s = sock(index);
+      s.domain = rec.domain;
+      s.type = rec.type;
+      s.protocol = rec.protocol;
+      s.from_socketpair = rec.via == uint8_t(trace::OpenVia::kSocketPair);
+      s.open_stack = {process_, rec.stack_id};
+      return;
+    }
+    case RecordType::kAccept: {
+      const auto& rec = r.as<trace::Accept>();
+      note_time(rec.ts);
+      auto listener = fds_.find(rec.listen_fd);
+      int index = open_socket(rec.fd, rec.ts, rec.flags & trace::kFlagCloexec);
+      SocketLife& s = sock(index);
+      if (listener != fds_.end()) {
+        const SocketLife& l = sock(listener->second.socket);
+        s.domain = l.domain;
+        s.type = l.type;
+        s.protocol = l.protocol;
+        s.local = l.local;
+      }
+      s.accepted = s.connected = true;
+      s.peer = address_bytes(rec.peer);
+      s.open_stack = s.connect_stack = {process_, rec.stack_id};
+      if (s.domain == 0 && s.peer.size() >= sizeof(sa_family_t)) {
+        sa_family_t family;
+        std::memcpy(&family, s.peer.data(), sizeof(family));
+        s.domain = family;
+        s.type = SOCK_STREAM;
+      }
+      return;
+    }
+    case RecordType::kConnect: {
+      const auto& rec = r.as<trace::Connect>();
+      note_time(rec.ts);
+      auto it = fds_.find(rec.fd);
+      if (it == fds_.end()) return;
+      SocketLife& s = sock(it->second.socket);
+      s.peer = address_bytes(rec.peer);
+      s.connect_error = rec.error;
+      s.connected = connect_established(rec.error);
+      s.connect_stack = {process_, rec.stack_id};
+      return;
+    }
+    case RecordType::kBind: {
+      const auto& rec = r.as<trace::Bind>();
+      note_time(rec.ts);
+      auto it = fds_.find(rec.fd);
+      if (it != fds_.end() && rec.error == 0) sock(it->second.socket).local = address_bytes(rec.local);
+      return;
+    }
+    case RecordType::kListen: {
+      const auto& rec = r.as<trace::Listen>();
+      note_time(rec.ts);
+      if (auto it = fds_.find(rec.fd); it != fds_.end()) sock(it->second.socket).listening = true;
+      return;
+    }
+    case RecordType::kShutdown: {
+      const auto& rec = r.as<trace::Shutdown>();
+      note_time(rec.ts);
+      if (auto it = fds_.find(rec.fd); it != fds_.end()) sock(it->second.socket).shut_down = true;
+      return;
+    }
+    case RecordType::kClose: {
+      const auto& rec = r.as<trace::Close>();
+      note_time(rec.ts);
+      release_fd(rec.fd, rec.ts);  // even a failed close() frees the fd on Linux
+      return;
+    }
+    case RecordType::kCloseRange: {
+      const auto& rec = r.as<trace::CloseRange>();
+      note_time(rec.ts);
+      if (rec.error != 0) return;
+      auto first = fds_.lower_bound(int(std::min<uint32_t>(rec.first, INT32_MAX)));
+      std::vector<int> in_range;
+      for (auto it = first; it != fds_.end() && uint32_t(it->first) <= rec.last; ++it) {
+        in_range.push_back(it->first);
+      }
+      for (int fd : in_range) {
+        if (rec.flags & 4 /* CLOSE_RANGE_CLOEXEC */) {
+          fds_[fd].cloexec = true;
+        } else {
+          release_fd(fd, rec.ts);
+        }
+      }
+      return;
+    }
+    case RecordType::kDup: {
+      const auto& rec = r.as<trace::Dup>();
+      note_time(rec.ts);
+      if (rec.old_fd == rec.new_fd) return;
+      auto old = fds_.find(rec.old_fd);
+      int socket = old == fds_.end() ? -1 : old->second.socket;
+      release_fd(rec.new_fd, rec.ts);  // dup2/dup3 close what new_fd referred to
+      if (socket >= 0) fds_[rec.new_fd] = {socket, bool(rec.flags & trace::kFlagCloexec)};
+      return;
+    }
+    case RecordType::kSetCloexec: {
+      const auto& rec = r.as<trace::SetCloexec>();
+      note_time(rec.ts);
+      if (auto it = fds_.find(rec.fd); it != fds_.end()) it->second.cloexec = rec.cloexec != 0;
+      return;
+    }
+    case RecordType::kFork: {
+      const auto& rec = r.as<trace::Fork>();
+      note_time(rec.ts);
+      snapshots_[{trace.name(), r.offset()}] = fds_;
+      return;
+    }
+    case RecordType::kExec: {
+      const auto& rec = r.as<trace::Exec>();
+      note_time(rec.ts);
+      exec_pending_ = true;
+      exec_ts_ = rec.ts;
+      return;
+    }
+    case RecordType::kExecFailed: {
+      note_time(r.as<trace::ExecFailed>().ts);
+      exec_pending_ = false;
+      return;
+    }
+    case RecordType::kOpenAtExit: {
+      const auto& rec = r.as<trace::OpenAtExit>();
+      auto it = fds_.find(rec.fd);
+      if (it == fds_.end()) return;
+      SocketLife& s = sock(it->second.socket);
+      s.tcp_state = rec.tcp_state;
+      if (rec.local.addr_len) s.local = address_bytes(rec.local);
+      confirmed_.insert(it->second.socket);
+      return;
+    }
+    case RecordType::kLost:
+      proc().lost_events += r.as<trace::Lost>().count;
+      return;
+    case RecordType::kProcessEnd: {
+      const auto& rec = r.as<trace::ProcessEnd>();
+      end_ts_ = rec.ts;
+      proc().exit_status = rec.exit_status;
+      return;
+    }
+    case RecordType::kNone: return;
+  }
+}
+
+void Replay::on_process_info(const RecordView& r) {
+  const auto& rec = r.as<trace::ProcessInfo>();
+  auto tail = r.tail<trace::ProcessInfo>();
+  proc().exe = tail_string(tail, 0, rec.exe_len);
+  proc().argv = split_args(tail.substr(rec.exe_len, rec.args_len));
+}
+
+void Replay::on_module(const RecordView& r) {
+  const auto& rec = r.as<trace::Module>();
+  auto tail = r.tail<trace::Module>();
+  ModuleInfo module;
+  module.bias = rec.bias;
+  module.low = rec.low;
+  module.high = rec.high;
+  module.build_id = tail_string(tail, 0, rec.build_id_len);
+  module.path = tail_string(tail, rec.build_id_len, rec.path_len);
+  proc().modules.push_back(std::move(module));
+}
+
+void Replay::on_stack(const RecordView& r) {
+  const auto& rec = r.as<trace::Stack>();
+  auto tail = r.tail<trace::Stack>();
+  std::vector<uint64_t> ips(rec.depth);
+  std::memcpy(ips.data(), tail.data(), sizeof(uint64_t) * rec.depth);
+  proc().stacks[rec.id] = std::move(ips);
+}
+
+int Replay::open_socket(int fd, uint64_t ts, bool cloexec) {
+  // The kernel handed out this number, so whatever the model still had under
+  // it was closed behind the shim's back (raw syscall, libc-internal close).
+  if (auto stale = fds_.find(fd); stale != fds_.end()) {
+    int old = stale->second.socket;
+    fds_.erase(stale);
+    if (!std::any_of(fds_.begin(), fds_.end(), [&](auto& e) { return e.second.socket == old; })) {
+      sock(old).end = SocketEnd::kClosedUnseen;
+      sock(old).end_mono_ns = ts;
+    }
+  }
+  SocketLife s;
+  s.process = process_;
+  s.fd = fd;
+  s.opened_mono_ns = ts;
+  model_.sockets.push_back(std::move(s));
+  int index = int(model_.sockets.size() - 1);
+  fds_[fd] = {index, cloexec};
+  return index;
+}
+
+void Replay::release_fd(int fd, uint64_t ts) {
+  auto it = fds_.find(fd);
+  if (it == fds_.end()) return;
+  int socket = it->second.socket;
+  fds_.erase(it);
+  bool still_referenced =
+      std::any_of(fds_.begin(), fds_.end(), [&](auto& e) { return e.second.socket == socket; });
+  if (!still_referenced) {
+    sock(socket).end = SocketEnd::kClosed;
+    sock(socket).end_mono_ns = ts;
+  }
+}
+
+// Decides how the process ended and what happened to the sockets it held.
+void Replay::finish() {
+  ProcessLife& p = proc();
+  if (end_ts_) {
+    p.end = ProcessEnd::kExit;
+    p.end_mono_ns = *end_ts_;
+  } else if (exec_pending_) {
+    p.end = ProcessEnd::kExec;
+    p.end_mono_ns = exec_ts_;
+  } else {
+    p.end = ProcessEnd::kUnknown;  // killed, or crashed: no end record
+    p.end_mono_ns = std::max(last_ts_, p.start_mono_ns);
+  }
+  std::map<int, std::vector<int>> fds_by_socket;
+  for (const auto& [fd, ref] : fds_) fds_by_socket[ref.socket].push_back(fd);
+  for (auto& [socket, fds] : fds_by_socket) {
+    SocketLife& s = sock(socket);
+    s.open_fds = fds;
+    s.end_mono_ns = p.end_mono_ns;
+    if (p.end == ProcessEnd::kExit && !confirmed_.count(socket)) {
+      s.end = SocketEnd::kClosedUnseen;  // the kernel said it was gone at exit
+    } else if (p.end == ProcessEnd::kExec) {
+      bool survives = std::any_of(fds.begin(), fds.end(), [&](int fd) { return !fds_[fd].cloexec; });
+      s.end = survives ? SocketEnd::kPassedOnAtExec : SocketEnd::kClosedAtExec;
+    } else {
+      s.end = SocketEnd::kOpen;
+    }
+  }
+}
+
+const std::vector<uint64_t>* Model::stack(const StackRef& ref) const {
+  if (ref.id == trace::kNoStack) return nullptr;
+  for (int p = ref.process; p >= 0; p = processes[size_t(p)].parent) {
+    const auto& stacks = processes[size_t(p)].stacks;
+    if (auto it = stacks.find(ref.id); it != stacks.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+std::vector<ModuleInfo> Model::modules_of(int process) const {
+  std::vector<ModuleInfo> modules;
+  for (int p = process; p >= 0; p = processes[size_t(p)].parent) {
+    const auto& own = processes[size_t(p)].modules;
+    modules.insert(modules.end(), own.begin(), own.end());
+  }
+  return modules;
+}
+
+namespace {
+
+ProcessLife process_from_header(const TraceFile& trace) {
+  const auto& h = trace.header();
+  ProcessLife p;
+  p.trace = trace.name();
+  p.pid = h.pid;
+  p.ppid = h.ppid;
+  p.start_mono_ns = h.start_mono_ns;
+  p.start_real_ns = h.start_real_ns;
+  p.forked = h.origin == uint32_t(trace::Origin::kForked);
+  return p;
+}
+
+std::string parent_name(const TraceFile& trace) {
+  const auto& h = trace.header();
+  return std::string(h.parent_trace, strnlen(h.parent_trace, sizeof(h.parent_trace)));
+}
+
+// Parents before their fork children, so a child starts from its parent's
+// state at the fork.
+std::vector<size_t> replay_order(const std::vector<TraceFile>& traces) {
+  std::map<std::string, size_t> by_name;
+  for (size_t i = 0; i < traces.size(); ++i) by_name[traces[i].name()] = i;
+  std::vector<size_t> order;
+  std::vector<int> state(traces.size(), 0);  // 0 new, 1 visiting, 2 done
+  std::function<void(size_t)> visit = [&](size_t i) {
+    if (state[i] != 0) return;
+    state[i] = 1;
+    const auto& h = traces[i].header();
+    if (h.origin == uint32_t(trace::Origin::kForked)) {
+      if (auto it = by_name.find(parent_name(traces[i])); it != by_name.end()) visit(it->second);
+    }
+    state[i] = 2;
+    order.push_back(i);
+  };
+  for (size_t i = 0; i < traces.size(); ++i) visit(i);
+  return order;
+}
+
+}  // namespace
+
+Model build_model(std::vector<TraceFile>& traces) {
+  Model model;
+  std::map<std::pair<std::string, uint64_t>, FdMap> fork_snapshots;
+  std::map<std::string, int> process_of_trace;
+  for (size_t i : replay_order(traces)) {
+    const TraceFile& trace = traces[i];
+    model.processes.push_back(process_from_header(trace));
+    int process = int(model.processes.size() - 1);
+    process_of_trace[trace.name()] = process;
+    FdMap inherited;
+    if (model.processes.back().forked) {
+      std::string parent = parent_name(trace);
+      auto parent_process = process_of_trace.find(parent);
+      auto snapshot = fork_snapshots.find({parent, trace.header().parent_fork_offset});
+      if (parent_process == process_of_trace.end() || snapshot == fork_snapshots.end()) {
+        model.warnings.push_back(trace.name() + ": its parent's trace " + parent +
+                                 " is missing; sockets it inherited are not known");
+      } else {
+        model.processes.back().parent = parent_process->second;
+        inherited = snapshot->second;
+      }
+    }
+    // A fork child's inherited sockets are its own copies from here on.
+    std::map<int, int> copies;
+    for (auto& [fd, ref] : inherited) {
+      auto [it, fresh] = copies.try_emplace(ref.socket, -1);
+      if (fresh) {
+        SocketLife copy = model.sockets[size_t(ref.socket)];
+        copy.process = process;
+        copy.inherited = true;
+        copy.end = SocketEnd::kOpen;
+        copy.open_fds.clear();
+        model.sockets.push_back(std::move(copy));
+        it->second = int(model.sockets.size() - 1);
+      }
+      ref.socket = it->second;
+    }
+    Replay(model, process, std::move(inherited), fork_snapshots).run(trace);
+  }
+  return model;
+}
+
+std::string format_address(const std::string& raw) {
+  if (raw.size() < sizeof(sa_family_t)) return "";
+  sockaddr_storage ss{};
+  std::memcpy(&ss, raw.data(), std::min(raw.size(), sizeof(ss)));
+  char text[INET6_ADDRSTRLEN] = {};
+  if (ss.ss_family == AF_INET && raw.size() >= sizeof(sockaddr_in)) {
+    auto& in = reinterpret_cast<const sockaddr_in&>(ss);
+    inet_ntop(AF_INET, &in.sin_addr, text, sizeof(text));
+    return std::string(text) + ":" + std::to_string(ntohs(in.sin_port));
+  }
+  if (ss.ss_family == AF_INET6 && raw.size() >= sizeof(sockaddr_in6)) {
+    auto& in6 = reinterpret_cast<const sockaddr_in6&>(ss);
+    inet_ntop(AF_INET6, &in6.sin6_addr, text, sizeof(text));
+    return "[" + std::string(text) + "]:" + std::to_string(ntohs(in6.sin6_port));
+  }
+  if (ss.ss_family == AF_UNIX) {
+    size_t offset = offsetof(sockaddr_un, sun_path);
+    if (raw.size() <= offset) return "(unnamed)";
+    std::string path = raw.substr(offset);
+    if (path[0] == '\0') return "@" + path.substr(1);  // abstract namespace
+    return path.substr(0, path.find('\0'));
+  }
+  return "";
+}
+
+std::string family_name(int domain) {
+  switch (domain) {
+    case AF_INET: return "inet";
+    case AF_INET6: return "inet6";
+    case AF_UNIX: return "unix";
+    case AF_NETLINK: return "netlink";
+    case AF_PACKET: return "packet";
+    default: return "other";
+  }
+}
+
+std::string protocol_name(int domain, int type, int protocol) {
+  bool ip = domain == AF_INET || domain == AF_INET6;
+  if (ip && type == SOCK_STREAM && (protocol == 0 || protocol == IPPROTO_TCP)) return "tcp";
+  if (ip && type == SOCK_DGRAM && (protocol == 0 || protocol == IPPROTO_UDP)) return "udp";
+  if (ip && protocol == IPPROTO_SCTP) return "sctp";
+  if (type == SOCK_RAW) return "raw";
+  switch (type) {
+    case SOCK_STREAM: return "stream";
+    case SOCK_DGRAM: return "dgram";
+    case SOCK_SEQPACKET: return "seqpacket";
+    default: return "other";
+  }
+}
+
+}  // namespace connleak

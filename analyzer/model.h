@@ -1,0 +1,100 @@
+// The lifetime model: every traced process image and every socket it held,
+// rebuilt from the trace files by replaying their records in order. This is
+// what the detectors look at.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "symbolizer.h"
+#include "trace_reader.h"
+
+namespace connleak {
+
+// A stack as the shim recorded it: an id in the dictionary of one trace
+// (falling back to the parent's trace for a fork child).
+struct StackRef {
+  int process = -1;  // index into Model::processes
+  uint32_t id = 0;   // 0: no stack recorded
+};
+
+enum class ProcessEnd { kExit, kExec, kSignal, kUnknown };
+
+struct ProcessLife {
+  std::string trace;  // file name
+  int pid = 0;
+  int ppid = 0;
+  std::string exe;
+  std::vector<std::string> argv;
+  uint64_t start_mono_ns = 0;
+  uint64_t start_real_ns = 0;
+  uint64_t end_mono_ns = 0;  // the end record, or the last event seen
+  ProcessEnd end = ProcessEnd::kUnknown;
+  std::optional<int> exit_status;
+  std::optional<int> signal;
+  int parent = -1;  // the fork parent's process index, if it was traced
+  bool forked = false;
+  uint64_t lost_events = 0;
+  uint64_t incomplete_records = 0;
+  std::vector<ModuleInfo> modules;  // its own; a fork child also sees its parent's
+  std::unordered_map<uint32_t, std::vector<uint64_t>> stacks;
+
+  uint64_t to_real_ns(uint64_t mono_ns) const { return mono_ns - start_mono_ns + start_real_ns; }
+};
+
+enum class SocketEnd {
+  kOpen,             // still open when its process ended: a leak
+  kClosed,           // its last fd was closed
+  kClosedAtExec,     // close-on-exec
+  kPassedOnAtExec,   // survived exec into the next image
+  kClosedUnseen,     // closed where the shim could not see (raw syscall, libc-internal)
+};
+
+struct SocketLife {
+  int process = -1;
+  int fd = -1;  // the fd it was created with (or inherited as)
+  int domain = 0;
+  int type = 0;
+  int protocol = 0;
+  bool from_socketpair = false;
+  bool accepted = false;
+  bool inherited = false;  // a copy a fork child got from its parent
+  bool connected = false;
+  bool listening = false;
+  bool shut_down = false;
+  int connect_error = 0;
+  uint64_t opened_mono_ns = 0;
+  StackRef open_stack;
+  StackRef connect_stack;  // connect() or accept()
+  std::string peer;   // raw struct sockaddr bytes
+  std::string local;  // raw struct sockaddr bytes
+  SocketEnd end = SocketEnd::kOpen;
+  uint64_t end_mono_ns = 0;
+  std::vector<int> open_fds;  // at the process end: the fds still referring to it
+  uint8_t tcp_state = 0;      // from the exit check, 0 = unknown
+};
+
+struct Model {
+  std::vector<ProcessLife> processes;
+  std::vector<SocketLife> sockets;
+  std::vector<std::string> warnings;
+
+  // The frames of a stack, innermost first; empty when unknown.
+  const std::vector<uint64_t>* stack(const StackRef& ref) const;
+  // The modules visible to a process (its own, then its fork ancestors').
+  std::vector<ModuleInfo> modules_of(int process) const;
+};
+
+// Replays the traces into a model. Throws TraceError for unreadable traces.
+Model build_model(std::vector<TraceFile>& traces);
+
+// "127.0.0.1:8080", "[::1]:443", "/run/x.sock", "@abstract", "" when unknown.
+std::string format_address(const std::string& raw_sockaddr);
+std::string family_name(int domain);
+std::string protocol_name(int domain, int type, int protocol);
+
+}  // namespace connleak

@@ -1,0 +1,20 @@
+// Renderers of the leak report. Each takes the one Report model, so every
+// format says the same thing; they only differ in how.
+#pragma once
+
+#include <ostream>
+
+#include "report.h"
+
+namespace connleak {
+
+// The human-readable report, in the style of LeakSanitizer's: one block per
+// finding (headline, creation stack, instances), then the SUMMARY: line.
+// `color` adds ANSI colour to the headlines (for a terminal).
+void render_text(const Report& report, std::ostream& out, bool color = false);
+
+// The machine-readable report, schema "connleak-report/1" (docs: DESIGN.md,
+// "JSON report"), pretty-printed with a trailing newline.
+void render_json(const Report& report, std::ostream& out);
+
+}  // namespace connleak

@@ -1,0 +1,138 @@
+// The JSON report, schema "connleak-report/1" (DESIGN.md, "JSON report").
+// Unknown values are null rather than "" or 0, so that a consumer can tell
+// "unknown" from "empty" or "zero".
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "render.h"
+
+namespace connleak {
+namespace {
+
+// ordered_json keeps the keys in the order they are set, so the file reads
+// in the order the schema documents ("schema" first, "summary" last).
+using Json = nlohmann::ordered_json;
+
+Json string_or_null(const std::string& s) { return s.empty() ? Json() : Json(s); }
+
+template <typename T>
+Json optional_or_null(const std::optional<T>& value) {
+  return value ? Json(*value) : Json();
+}
+
+// Addresses are strings: 64-bit values do not survive JSON numbers in every
+// consumer (JavaScript doubles), and hex is how people read them.
+std::string hex_address(uint64_t address) {
+  char buf[2 + 16 + 1];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(address));
+  return buf;
+}
+
+const char* severity_name(Severity severity) {
+  return severity == Severity::kWarning ? "warning" : "error";
+}
+
+Json frame_json(const Frame& frame) {
+  return Json{
+      {"function", string_or_null(frame.function)},
+      {"file", string_or_null(frame.file)},
+      {"line", frame.line > 0 ? Json(frame.line) : Json()},
+      {"module", string_or_null(frame.module)},
+      {"address", hex_address(frame.address)},
+      // Not in the base schema; without it a consumer cannot tell an inlined
+      // frame (same address as the next one) from a real call.
+      {"inlined", frame.inlined},
+  };
+}
+
+Json instance_json(const LeakInstance& inst) {
+  return Json{
+      {"pid", inst.pid},
+      // A session instance has no fd of its own.
+      {"fd", inst.fd >= 0 ? Json(inst.fd) : Json()},
+      {"family", inst.family},
+      {"protocol", inst.protocol},
+      {"local", string_or_null(inst.local)},
+      {"peer", string_or_null(inst.peer)},
+      {"opened_ns", inst.opened_ns},
+      {"last_io_ns", optional_or_null(inst.last_io_ns)},
+      {"idle_ns", optional_or_null(inst.idle_ns)},
+      {"bytes_sent", optional_or_null(inst.bytes_sent)},
+      {"bytes_received", optional_or_null(inst.bytes_received)},
+      {"tcp_state", string_or_null(inst.tcp_state)},
+      {"session", optional_or_null(inst.session)},
+      {"listening", inst.listening},
+      {"inherited", inst.inherited},
+  };
+}
+
+Json finding_json(const Finding& finding) {
+  Json stack = Json::array();
+  for (const Frame& frame : finding.stack) stack.push_back(frame_json(frame));
+  Json instances = Json::array();
+  for (const LeakInstance& inst : finding.instances) instances.push_back(instance_json(inst));
+  return Json{
+      {"kind", finding.kind},
+      {"severity", severity_name(finding.severity)},
+      {"count", finding.count()},
+      {"pids", finding.pids},
+      {"executables", finding.executables},
+      {"message", finding.message},
+      {"stack", std::move(stack)},
+      {"instances", std::move(instances)},
+  };
+}
+
+Json process_json(const ProcessSummary& proc) {
+  return Json{
+      {"pid", proc.pid},
+      {"ppid", proc.ppid},
+      {"exe", proc.exe},
+      {"argv", proc.argv},
+      {"start_ns", proc.start_ns},
+      {"end_ns", proc.end_ns},
+      // The schema's "end" is an enum; never emit "" for it.
+      {"end", proc.end.empty() ? std::string("unknown") : proc.end},
+      {"exit_status", optional_or_null(proc.exit_status)},
+      {"signal", optional_or_null(proc.signal)},
+      {"trace", proc.trace},
+      {"lost_events", proc.lost_events},
+  };
+}
+
+Json summary_json(const Summary& summary) {
+  return Json{
+      {"findings", summary.findings},
+      {"errors", summary.errors},
+      {"warnings", summary.warnings},
+      {"sockets_opened", summary.sockets_opened},
+      {"sessions_created", summary.sessions_created},
+      {"processes", summary.processes},
+  };
+}
+
+Json report_json(const Report& report) {
+  Json processes = Json::array();
+  for (const ProcessSummary& proc : report.processes) processes.push_back(process_json(proc));
+  Json findings = Json::array();
+  for (const Finding& finding : report.findings) findings.push_back(finding_json(finding));
+  return Json{
+      {"schema", "connleak-report/1"},
+      {"tool", Json{{"name", "connleak"}, {"version", report.tool_version}}},
+      {"processes", std::move(processes)},
+      {"findings", std::move(findings)},
+      {"summary", summary_json(report.summary)},
+  };
+}
+
+}  // namespace
+
+void render_json(const Report& report, std::ostream& out) {
+  // Paths and argv come from the traced program and need not be UTF-8;
+  // replace bad bytes (U+FFFD) instead of throwing halfway through a report.
+  out << report_json(report).dump(2, ' ', false, Json::error_handler_t::replace) << '\n';
+}
+
+}  // namespace connleak

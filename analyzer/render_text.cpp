@@ -1,0 +1,172 @@
+// The text report, modelled on LeakSanitizer's so that it reads familiarly
+// in a CI log: a headline per finding, the creation stack as "#N 0xADDR in
+// function file:line", the leaked instances, and one SUMMARY: line at the end.
+#include <algorithm>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "render.h"
+
+namespace connleak {
+namespace {
+
+// More instances than this make a finding unreadable in a log; the JSON
+// report has them all.
+constexpr size_t kMaxInstancesShown = 10;
+
+constexpr const char* kBoldRed = "\x1b[1;31m";
+constexpr const char* kBoldMagenta = "\x1b[1;35m";
+constexpr const char* kBold = "\x1b[1m";
+constexpr const char* kReset = "\x1b[0m";
+
+std::string hex(uint64_t value) {
+  char buf[2 + 16 + 1];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(value));
+  return buf;
+}
+
+// Durations with millisecond precision: finer is noise at this level.
+std::string seconds(uint64_t ns) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3f s", static_cast<double>(ns) / 1e9);
+  return buf;
+}
+
+std::string plural(size_t n, const char* one, const char* many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// "in f file:line", "in f (module)", or "(module)" when even the function is
+// unknown, as LeakSanitizer does.
+std::string frame_line(size_t index, const Frame& frame) {
+  std::string line = "    #" + std::to_string(index) + " " + hex(frame.address);
+  if (!frame.function.empty()) line += " in " + frame.function;
+  if (!frame.file.empty()) {
+    line += " " + frame.file;
+    if (frame.line > 0) line += ":" + std::to_string(frame.line);
+  } else {
+    line += " (" + (frame.module.empty() ? std::string("<unknown module>") : frame.module) + ")";
+  }
+  if (frame.inlined) line += " (inlined)";
+  return line;
+}
+
+// Whether the instance was opened during this image's lifetime.
+bool covers(const ProcessSummary& proc, const LeakInstance& inst) {
+  return proc.start_ns != 0 && proc.start_ns <= inst.opened_ns &&
+         (proc.end_ns == 0 || inst.opened_ns <= proc.end_ns);
+}
+
+// The process image the instance was opened in. A pid can have several
+// images (one per exec): prefer the one whose lifetime covers the opening,
+// else the last one seen (e.g. a socket inherited across fork, which was
+// opened before the child started).
+const ProcessSummary* find_process(const Report& report, const LeakInstance& inst) {
+  const ProcessSummary* last = nullptr;
+  for (const ProcessSummary& proc : report.processes) {
+    if (proc.pid != inst.pid) continue;
+    last = &proc;
+    if (covers(proc, inst)) return &proc;
+  }
+  return last;
+}
+
+// "local -> peer", leaving out what is unknown; "family protocol" when no
+// address is known at all, so the line still says what kind of socket it is.
+std::string endpoints(const LeakInstance& inst) {
+  if (inst.local.empty() && inst.peer.empty()) {
+    std::string kind = inst.family;
+    if (!inst.protocol.empty()) kind += (kind.empty() ? "" : " ") + inst.protocol;
+    return kind.empty() ? std::string() : kind + " socket";
+  }
+  if (inst.peer.empty()) return inst.local;
+  if (inst.local.empty()) return "-> " + inst.peer;
+  return inst.local + " -> " + inst.peer;
+}
+
+// The comma-separated facts after the endpoints; only the known ones.
+std::vector<std::string> instance_facts(const LeakInstance& inst, const ProcessSummary* proc) {
+  std::vector<std::string> facts;
+  if (!inst.tcp_state.empty()) facts.push_back(inst.tcp_state);
+  // "LISTEN, listening" would say the same thing twice.
+  if (inst.listening && inst.tcp_state != "LISTEN") facts.push_back("listening");
+  if (inst.inherited) facts.push_back("inherited from the parent process");
+  if (inst.session) facts.push_back("held by session " + *inst.session);
+  // Relative time only: absolute timestamps mean nothing in a CI log.
+  if (proc != nullptr && covers(*proc, inst))
+    facts.push_back("opened " + seconds(inst.opened_ns - proc->start_ns) +
+                    " after the process started");
+  if (inst.bytes_sent) facts.push_back(plural(*inst.bytes_sent, "byte", "bytes") + " sent");
+  if (inst.bytes_received)
+    facts.push_back(plural(*inst.bytes_received, "byte", "bytes") + " received");
+  if (inst.idle_ns) facts.push_back("idle for " + seconds(*inst.idle_ns) + " after its last I/O");
+  return facts;
+}
+
+std::string instance_line(const Report& report, const LeakInstance& inst) {
+  const ProcessSummary* proc = find_process(report, inst);
+  std::string line = "  in pid " + std::to_string(inst.pid);
+  if (proc != nullptr && !proc->exe.empty()) line += " (" + proc->exe + ")";
+  line += ":";
+  if (inst.fd >= 0) line += " fd " + std::to_string(inst.fd);
+  const std::string ends = endpoints(inst);
+  if (!ends.empty()) line += " " + ends;
+  for (const std::string& fact : instance_facts(inst, proc)) line += ", " + fact;
+  return line;
+}
+
+void render_headline(const Finding& finding, std::ostream& out, bool color) {
+  const std::string text = "connleak: " + finding.kind + ": " + finding.message;
+  if (!color) {
+    out << text << '\n';
+    return;
+  }
+  const char* tint = finding.severity == Severity::kWarning ? kBoldMagenta : kBoldRed;
+  out << tint << text << kReset << '\n';
+}
+
+void render_finding(const Report& report, const Finding& finding, std::ostream& out,
+                    bool color) {
+  render_headline(finding, out, color);
+  if (finding.stack.empty()) out << "    (no stack was recorded)\n";
+  for (size_t i = 0; i < finding.stack.size(); ++i) out << frame_line(i, finding.stack[i]) << '\n';
+  const size_t shown = std::min(finding.instances.size(), kMaxInstancesShown);
+  for (size_t i = 0; i < shown; ++i) out << instance_line(report, finding.instances[i]) << '\n';
+  if (finding.instances.size() > shown)
+    out << "  ... and " << finding.instances.size() - shown << " more\n";
+}
+
+// Lost events mean the trace, and so the report, may be missing leaks;
+// say so rather than let an incomplete report pass as clean.
+void render_lost_events(const Report& report, std::ostream& out) {
+  uint64_t lost = 0;
+  std::string pids;
+  for (const ProcessSummary& proc : report.processes) {
+    if (proc.lost_events == 0) continue;
+    lost += proc.lost_events;
+    pids += (pids.empty() ? "" : ", ") + std::to_string(proc.pid);
+  }
+  if (lost == 0) return;
+  out << "connleak: note: " << plural(lost, "event", "events")
+      << " could not be recorded (pid " << pids << "); this report may be incomplete\n";
+}
+
+}  // namespace
+
+void render_text(const Report& report, std::ostream& out, bool color) {
+  for (const Finding& finding : report.findings) {
+    render_finding(report, finding, out, color);
+    out << '\n';
+  }
+  if (report.findings.empty())
+    out << "connleak: no leaks found in "
+        << plural(report.summary.processes, "process", "processes") << '\n';
+  render_lost_events(report, out);
+  if (color)
+    out << kBold << summary_line(report) << kReset << '\n';
+  else
+    out << summary_line(report) << '\n';
+}
+
+}  // namespace connleak

@@ -1,0 +1,61 @@
+#include "report.h"
+
+#include <array>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace connleak {
+namespace {
+
+// The order kinds appear in on the SUMMARY: line: fixed, so that CI logs of
+// two runs can be compared line by line.
+constexpr std::array<std::string_view, 6> kKindOrder = {
+    "leaked-connection", "leaked-socket", "leaked-session",
+    "inherited-socket",  "session-churn", "bad-close",
+};
+
+struct KindCount {
+  std::string kind;
+  size_t findings = 0;
+  size_t instances = 0;
+};
+
+std::string plural(size_t n, std::string_view one, std::string_view many) {
+  return std::to_string(n) + " " + std::string(n == 1 ? one : many);
+}
+
+// Kinds in kKindOrder first; a kind the list does not know yet (a newer
+// detector) still gets counted, after them, in order of first appearance.
+std::vector<KindCount> count_by_kind(const Report& report) {
+  std::vector<KindCount> counts;
+  for (std::string_view kind : kKindOrder) counts.push_back({std::string(kind)});
+  for (const Finding& finding : report.findings) {
+    KindCount* slot = nullptr;
+    for (KindCount& c : counts) {
+      if (c.kind == finding.kind) slot = &c;
+    }
+    if (slot == nullptr) slot = &counts.emplace_back(KindCount{finding.kind});
+    slot->findings += 1;
+    slot->instances += finding.count();
+  }
+  return counts;
+}
+
+}  // namespace
+
+std::string summary_line(const Report& report) {
+  std::string kinds;
+  for (const KindCount& c : count_by_kind(report)) {
+    if (c.findings == 0) continue;
+    if (!kinds.empty()) kinds += ", ";
+    kinds += std::to_string(c.findings) + " " + c.kind + " (" +
+             plural(c.instances, "instance", "instances") + ")";
+  }
+  const std::string where =
+      " in " + plural(report.summary.processes, "process", "processes");
+  if (kinds.empty()) return "SUMMARY: connleak: no leaks" + where;
+  return "SUMMARY: connleak: " + kinds + where;
+}
+
+}  // namespace connleak

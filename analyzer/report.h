@@ -1,0 +1,82 @@
+// The leak report: what the detectors found, symbolized and grouped. Every
+// renderer (text, json, ...) takes this one model as its input, so all
+// formats say the same thing.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "symbolizer.h"
+
+namespace connleak {
+
+enum class Severity { kError, kWarning };
+
+// One traced process image (a pid between two execs, or a fork child).
+struct ProcessSummary {
+  int pid = 0;
+  int ppid = 0;
+  std::string exe;
+  std::vector<std::string> argv;
+  uint64_t start_ns = 0;  // CLOCK_REALTIME, ns since the epoch
+  uint64_t end_ns = 0;
+  std::string end;  // "exit", "exec", "signal", "unknown"
+  std::optional<int> exit_status;
+  std::optional<int> signal;  // when end == "signal" and the signal is known
+  std::string trace;          // the trace file it was read from
+  uint64_t lost_events = 0;   // events the shim saw but could not record
+};
+
+// One leaked object (a socket, later a session) behind a finding.
+struct LeakInstance {
+  int pid = 0;
+  int fd = -1;
+  std::string family;    // "inet", "inet6", "unix", "netlink", ... or "other"
+  std::string protocol;  // "tcp", "udp", "raw", "stream", "dgram", "seqpacket", ...
+  std::string local;     // "127.0.0.1:40000", "[::1]:80", "/run/x.sock", "" = unknown
+  std::string peer;
+  uint64_t opened_ns = 0;
+  std::optional<uint64_t> last_io_ns;
+  std::optional<uint64_t> idle_ns;
+  std::optional<uint64_t> bytes_sent;
+  std::optional<uint64_t> bytes_received;
+  std::string tcp_state;  // "ESTABLISHED", "CLOSE_WAIT", ... "" = unknown / not TCP
+  bool listening = false;
+  bool inherited = false;  // came from the parent across fork()
+  std::optional<std::string> session;  // the session that held it; none yet
+};
+
+struct Finding {
+  std::string kind;  // "leaked-connection", "leaked-socket", ...
+  Severity severity = Severity::kError;
+  std::string message;
+  std::vector<Frame> stack;  // creation stack, innermost first
+  std::vector<int> pids;     // sorted, unique
+  std::vector<std::string> executables;  // sorted, unique
+  std::vector<LeakInstance> instances;
+  size_t count() const { return instances.size(); }
+};
+
+struct Summary {
+  size_t findings = 0;
+  size_t errors = 0;
+  size_t warnings = 0;
+  size_t sockets_opened = 0;
+  size_t sessions_created = 0;
+  size_t processes = 0;
+};
+
+struct Report {
+  std::string tool_version;
+  std::vector<ProcessSummary> processes;
+  std::vector<Finding> findings;  // errors first, then by count, then by place
+  Summary summary;
+};
+
+// The one-line summary that ends the text report and goes to stderr in CI:
+// "SUMMARY: connleak: 2 leaked-connection (3 instances), 1 leaked-socket ..."
+std::string summary_line(const Report& report);
+
+}  // namespace connleak

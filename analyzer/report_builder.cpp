@@ -1,0 +1,187 @@
+#include "report_builder.h"
+
+#include <netinet/tcp.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <sstream>
+
+namespace connleak {
+namespace {
+
+const char* end_name(ProcessEnd end) {
+  switch (end) {
+    case ProcessEnd::kExit: return "exit";
+    case ProcessEnd::kExec: return "exec";
+    case ProcessEnd::kSignal: return "signal";
+    case ProcessEnd::kUnknown: return "unknown";
+  }
+  return "unknown";
+}
+
+std::string tcp_state_name(uint8_t state) {
+  static const char* const names[] = {"",          "ESTABLISHED", "SYN_SENT",   "SYN_RECV",
+                                      "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT",  "CLOSE",
+                                      "CLOSE_WAIT", "LAST_ACK",   "LISTEN",     "CLOSING"};
+  return state < std::size(names) ? names[state] : "";
+}
+
+std::string plural(size_t n, const std::string& one, const std::string& many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+// Identifies a stack across processes: module and offset per frame, which
+// ASLR does not change.
+std::string stack_key(const Model& model, const StackRef& ref) {
+  const auto* ips = model.stack(ref);
+  if (!ips) return "(no stack)";
+  std::vector<ModuleInfo> modules = model.modules_of(ref.process);
+  std::ostringstream key;
+  for (uint64_t ip : *ips) {
+    auto module = std::find_if(modules.begin(), modules.end(),
+                               [&](const ModuleInfo& m) { return ip >= m.low && ip < m.high; });
+    if (module == modules.end()) {
+      key << "?+" << std::hex << ip << ';';
+    } else {
+      key << module->path << '+' << std::hex << (ip - module->bias) << ';';
+    }
+  }
+  return key.str();
+}
+
+ProcessSummary summarize(const ProcessLife& p) {
+  ProcessSummary s;
+  s.pid = p.pid;
+  s.ppid = p.ppid;
+  s.exe = p.exe;
+  s.argv = p.argv;
+  s.start_ns = p.start_real_ns;
+  s.end_ns = p.to_real_ns(p.end_mono_ns);
+  s.end = end_name(p.end);
+  s.exit_status = p.exit_status;
+  s.signal = p.signal;
+  s.trace = p.trace;
+  s.lost_events = p.lost_events;
+  return s;
+}
+
+LeakInstance instance_of(const Model& model, const SocketLife& s) {
+  const ProcessLife& p = model.processes[size_t(s.process)];
+  LeakInstance i;
+  i.pid = p.pid;
+  i.fd = s.open_fds.empty() ? s.fd : s.open_fds.front();
+  i.family = family_name(s.domain);
+  i.protocol = protocol_name(s.domain, s.type, s.protocol);
+  i.local = format_address(s.local);
+  i.peer = format_address(s.peer);
+  i.opened_ns = p.to_real_ns(s.opened_mono_ns);
+  i.tcp_state = tcp_state_name(s.tcp_state);
+  i.listening = s.listening;
+  i.inherited = s.inherited;
+  return i;
+}
+
+// "to 127.0.0.1:8080", or "to 3 peers (a, b, c)".
+std::string peers_phrase(const std::vector<LeakInstance>& instances) {
+  std::set<std::string> peers;
+  for (const auto& i : instances) {
+    if (!i.peer.empty()) peers.insert(i.peer);
+  }
+  if (peers.empty()) return "";
+  if (peers.size() == 1) return " to " + *peers.begin();
+  std::string list;
+  size_t shown = 0;
+  for (const auto& peer : peers) {
+    if (shown++ == 3) {
+      list += ", ...";
+      break;
+    }
+    list += (list.empty() ? "" : ", ") + peer;
+  }
+  return " to " + std::to_string(peers.size()) + " peers (" + list + ")";
+}
+
+std::string socket_noun(const LeakInstance& i, size_t n) {
+  std::string what = i.protocol == "tcp" || i.protocol == "udp" ? i.protocol : i.family + " " + i.protocol;
+  for (auto& c : what) c = char(i.protocol == "tcp" || i.protocol == "udp" ? toupper(c) : c);
+  if (i.listening) what = "listening " + what;
+  return what + (n == 1 ? " socket" : " sockets");
+}
+
+std::string message_for(const Finding& f, const Model& model, const std::vector<Leak>& group) {
+  size_t n = f.instances.size();
+  const LeakInstance& first = f.instances.front();
+  if (f.kind == "leaked-connection") {
+    bool accepted = model.sockets[size_t(group.front().socket)].accepted;
+    return plural(n, "connection", "connections") + peers_phrase(f.instances) +
+           (accepted ? " accepted here " : " opened here ") + (n == 1 ? "was" : "were") +
+           " never closed";
+  }
+  std::string where = first.listening && !first.local.empty() ? " on " + first.local : "";
+  return std::to_string(n) + " " + socket_noun(first, n) + where + " created here " +
+         (n == 1 ? "was" : "were") + " never closed";
+}
+
+void sort_findings(std::vector<Finding>& findings) {
+  std::stable_sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) {
+    if (a.severity != b.severity) return a.severity == Severity::kError;
+    if (a.count() != b.count()) return a.count() > b.count();
+    return a.message < b.message;
+  });
+}
+
+}  // namespace
+
+std::vector<Frame> symbolize_stack(const Model& model, const StackRef& ref, Symbolizer& symbolizer) {
+  std::vector<Frame> frames;
+  const auto* ips = model.stack(ref);
+  if (!ips) return frames;
+  std::vector<ModuleInfo> modules = model.modules_of(ref.process);
+  for (uint64_t ip : *ips) {
+    for (auto& frame : symbolizer.symbolize(modules, ip, true)) frames.push_back(std::move(frame));
+  }
+  return frames;
+}
+
+Report build_report(const Model& model, const std::vector<Leak>& leaks, Symbolizer& symbolizer,
+                    const std::string& tool_version) {
+  Report report;
+  report.tool_version = tool_version;
+  for (const auto& p : model.processes) report.processes.push_back(summarize(p));
+  std::sort(report.processes.begin(), report.processes.end(),
+            [](const auto& a, const auto& b) { return a.start_ns < b.start_ns; });
+
+  std::map<std::pair<std::string, std::string>, std::vector<Leak>> groups;
+  for (const auto& leak : leaks) groups[{leak.kind, stack_key(model, leak.stack)}].push_back(leak);
+
+  for (const auto& [key, group] : groups) {
+    Finding f;
+    f.kind = key.first;
+    f.severity = group.front().severity;
+    f.stack = symbolize_stack(model, group.front().stack, symbolizer);
+    std::set<int> pids;
+    std::set<std::string> exes;
+    for (const auto& leak : group) {
+      const SocketLife& s = model.sockets[size_t(leak.socket)];
+      f.instances.push_back(instance_of(model, s));
+      pids.insert(f.instances.back().pid);
+      exes.insert(model.processes[size_t(s.process)].exe);
+    }
+    f.pids.assign(pids.begin(), pids.end());
+    f.executables.assign(exes.begin(), exes.end());
+    f.message = message_for(f, model, group);
+    report.findings.push_back(std::move(f));
+  }
+  sort_findings(report.findings);
+
+  Summary& sum = report.summary;
+  sum.findings = report.findings.size();
+  for (const auto& f : report.findings) (f.severity == Severity::kError ? sum.errors : sum.warnings)++;
+  sum.sockets_opened = size_t(std::count_if(model.sockets.begin(), model.sockets.end(),
+                                            [](const SocketLife& s) { return !s.inherited; }));
+  sum.processes = model.processes.size();
+  return report;
+}
+
+}  // namespace connleak

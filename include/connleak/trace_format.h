@@ -1,0 +1,322 @@
+// The connleak trace format: the one definition of every on-disk record,
+// shared by the writer (preload/) and the reader (analyzer/).
+//
+// A trace file holds one process image (one pid between two execs, or a
+// forked child): a FileHeader, then 8-byte-aligned records, each starting
+// with a RecordHeader. The writer reserves a record's space with one atomic
+// add, stores its size, fills it, and publishes it by storing its type last
+// (release). So a reader of a file whose writer was SIGKILLed sees:
+//   type != 0            a complete record
+//   type == 0, size != 0 a record whose writer never finished: skip it
+//   type == 0, size == 0 the end of the data (the rest is zero padding)
+// A cleanly finished trace ends with a ProcessEnd record exactly at EOF; any
+// other trace keeps at least one zero RecordHeader of padding after its last
+// record, so a file that ends in record data without ProcessEnd is truncated.
+//
+// Compatibility: new data arrives as new record types, never by changing an
+// existing one. A reader skips types it does not know; `min_reader_version`
+// is raised only when old readers would misread a file.
+//
+// This header is plain C++ with no dependencies beyond <cstdint>, so the shim
+// can use it without pulling in the C++ runtime.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace connleak::trace {
+
+inline constexpr char kMagic[8] = {'C', 'O', 'N', 'N', 'L', 'E', 'A', 'K'};
+inline constexpr uint16_t kFormatVersion = 1;
+inline constexpr uint16_t kMinReaderVersion = 1;
+inline constexpr uint32_t kEndianMarker = 0x01020304;
+inline constexpr size_t kRecordAlign = 8;
+inline constexpr size_t kTraceNameMax = 64;
+inline constexpr size_t kMaxSockaddr = 128;  // sizeof(sockaddr_storage)
+inline constexpr uint32_t kNoStack = 0;      // stack ids start at 1
+
+// How the process image began.
+enum class Origin : uint32_t {
+  kStarted = 0,  // a fresh process or a new image after exec
+  kForked = 1,   // a fork() child; see FileHeader::parent_*
+};
+
+struct FileHeader {
+  char magic[8];
+  uint16_t version;
+  uint16_t min_reader_version;
+  uint32_t endian_marker;
+  uint32_t header_size;  // sizeof(FileHeader) of the writer
+  uint32_t origin;       // Origin
+  int32_t pid;
+  int32_t ppid;
+  uint64_t start_mono_ns;  // CLOCK_MONOTONIC at start: every record's clock
+  uint64_t start_real_ns;  // CLOCK_REALTIME at the same moment
+  // For Origin::kForked: the parent's trace file (basename) and the offset of
+  // the Fork record in it; the child starts with the parent's state there.
+  uint64_t parent_fork_offset;
+  char parent_trace[kTraceNameMax];
+  uint32_t stack_depth;  // configured maximum frames per stack
+  uint32_t reserved[9];
+};
+static_assert(sizeof(FileHeader) == 160);
+
+enum class RecordType : uint16_t {
+  kNone = 0,  // not a record: end of data, or a reservation never published
+  kProcessInfo = 1,
+  kModule = 2,
+  kStack = 3,
+  kSocketOpen = 4,
+  kConnect = 5,
+  kAccept = 6,
+  kBind = 7,
+  kListen = 8,
+  kClose = 9,
+  kCloseRange = 10,
+  kDup = 11,
+  kShutdown = 12,
+  kSetCloexec = 13,
+  kFork = 14,
+  kExec = 15,
+  kExecFailed = 16,
+  kOpenAtExit = 17,
+  kLost = 18,
+  kProcessEnd = 19,
+};
+inline constexpr uint16_t kMaxRecordType = 19;
+
+struct RecordHeader {
+  uint16_t type;  // RecordType; stored last, with release ordering
+  uint16_t size;  // whole record in bytes, a multiple of kRecordAlign
+  uint32_t reserved;
+};
+static_assert(sizeof(RecordHeader) == 8);
+
+// Variable-length records: `bytes` fields follow the fixed part.
+
+// The command line: `exe_len` bytes of /proc/self/exe, then `args_len` bytes
+// of /proc/self/cmdline (NUL-separated arguments).
+struct ProcessInfo {
+  RecordHeader h;
+  uint32_t exe_len;
+  uint32_t args_len;
+  // char bytes[exe_len + args_len];
+};
+static_assert(sizeof(ProcessInfo) == 16);
+
+// One loaded ELF object: addresses [low, high) map into it with load bias
+// `bias` (dlpi_addr). Then `build_id_len` bytes of GNU build-id and
+// `path_len` bytes of path (no NUL).
+struct Module {
+  RecordHeader h;
+  uint64_t bias;
+  uint64_t low;
+  uint64_t high;
+  uint16_t build_id_len;
+  uint16_t path_len;
+  uint32_t reserved;
+  // uint8_t build_id[build_id_len]; char path[path_len];
+};
+static_assert(sizeof(Module) == 40);
+
+// A distinct call stack, innermost frame first, the shim's frames removed.
+// Every frame is a return address (the instruction after the call), so the
+// symbolizer looks up address - 1 to land on the calling line.
+struct Stack {
+  RecordHeader h;
+  uint32_t id;
+  uint32_t depth;
+  // uint64_t ips[depth];
+};
+static_assert(sizeof(Stack) == 16);
+
+// How a socket came to exist.
+enum class OpenVia : uint16_t { kSocket = 0, kSocketPair = 1 };
+
+// Socket flags, as recorded at open.
+inline constexpr uint16_t kFlagCloexec = 1;
+inline constexpr uint16_t kFlagNonblock = 2;
+
+struct SocketOpen {
+  RecordHeader h;
+  uint64_t ts;  // CLOCK_MONOTONIC ns
+  int32_t fd;
+  uint32_t stack_id;
+  uint16_t domain;    // AF_*
+  uint16_t type;      // SOCK_STREAM, ... without SOCK_CLOEXEC|SOCK_NONBLOCK
+  uint16_t protocol;  // IPPROTO_*, 0 = default
+  uint8_t via;        // OpenVia
+  uint8_t flags;      // kFlag*
+};
+static_assert(sizeof(SocketOpen) == 32);
+
+// A socket address as passed to or returned by the kernel.
+struct AddressTail {
+  uint16_t addr_len;
+  uint16_t reserved[3];
+  // uint8_t addr[addr_len] (a struct sockaddr), padded to kRecordAlign
+};
+static_assert(sizeof(AddressTail) == 8);
+
+struct Connect {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;
+  int32_t error;  // 0, or errno (EINPROGRESS for a non-blocking connect)
+  uint32_t stack_id;
+  uint32_t reserved;
+  AddressTail peer;
+};
+static_assert(sizeof(Connect) == 40);
+
+struct Accept {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;  // the new, connected socket
+  int32_t listen_fd;
+  uint32_t stack_id;
+  uint16_t flags;  // kFlag*
+  uint16_t reserved;
+  AddressTail peer;
+};
+static_assert(sizeof(Accept) == 40);
+
+struct Bind {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;
+  int32_t error;
+  AddressTail local;
+};
+static_assert(sizeof(Bind) == 32);
+
+struct Listen {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;
+  int32_t backlog;
+};
+static_assert(sizeof(Listen) == 24);
+
+enum class CloseVia : uint16_t { kClose = 0, kFclose = 1 };
+
+struct Close {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;
+  int16_t error;  // 0 or errno; EBADF means it was not open
+  uint16_t via;   // CloseVia
+};
+static_assert(sizeof(Close) == 24);
+
+struct CloseRange {
+  RecordHeader h;
+  uint64_t ts;
+  uint32_t first;
+  uint32_t last;
+  int32_t flags;  // CLOSE_RANGE_*; closefrom(n) is recorded as [n, ~0U]
+  int32_t error;
+};
+static_assert(sizeof(CloseRange) == 32);
+
+enum class DupVia : uint16_t { kDup = 0, kDup2 = 1, kDup3 = 2, kFcntl = 3 };
+
+// `new_fd` now refers to the same socket as `old_fd`; whatever `new_fd`
+// referred to before was closed by the call (dup2/dup3 semantics).
+struct Dup {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t old_fd;
+  int32_t new_fd;
+  uint16_t via;    // DupVia
+  uint16_t flags;  // kFlagCloexec of new_fd
+  int32_t reserved;
+};
+static_assert(sizeof(Dup) == 32);
+
+struct Shutdown {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;
+  int32_t how;  // SHUT_RD, SHUT_WR, SHUT_RDWR
+};
+static_assert(sizeof(Shutdown) == 24);
+
+struct SetCloexec {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;
+  int32_t cloexec;  // 0 or 1
+};
+static_assert(sizeof(SetCloexec) == 24);
+
+// Reserved before fork(), published after it in the parent. A forked child's
+// FileHeader points at this record's offset: that is how the two are linked.
+struct Fork {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t child_pid;  // 0: the fork handlers that write this do not learn it
+  int32_t error;
+};
+static_assert(sizeof(Fork) == 24);
+
+// Written just before the image is replaced; ExecFailed follows if it was not.
+struct Exec {
+  RecordHeader h;
+  uint64_t ts;
+  uint32_t path_len;
+  uint32_t reserved;
+  // char path[path_len];
+};
+static_assert(sizeof(Exec) == 24);
+
+struct ExecFailed {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t error;
+  int32_t reserved;
+};
+static_assert(sizeof(ExecFailed) == 24);
+
+// At a clean exit, for every socket the shim still holds as open: what the
+// kernel says of it then.
+struct OpenAtExit {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;
+  uint8_t tcp_state;  // TCP_ESTABLISHED... from TCP_INFO, 0 = unknown
+  uint8_t reserved[3];
+  AddressTail local;
+};
+static_assert(sizeof(OpenAtExit) == 32);
+
+enum class LostReason : uint32_t {
+  kReentrant = 0,   // a call made from inside the shim itself
+  kTraceFull = 1,   // the trace file could not grow (disk full, size cap)
+  kFdTooLarge = 2,  // an fd beyond the shim's fd table
+  kStackTable = 3,  // stack dedup table full: stack written again
+};
+
+struct Lost {
+  RecordHeader h;
+  uint64_t count;
+  uint32_t reason;  // LostReason
+  uint32_t reserved;
+};
+static_assert(sizeof(Lost) == 24);
+
+enum class EndVia : uint32_t { kExit = 0, kUnderscoreExit = 1 };
+
+struct ProcessEnd {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t exit_status;
+  uint32_t via;  // EndVia
+};
+static_assert(sizeof(ProcessEnd) == 24);
+
+constexpr size_t align_record(size_t n) {
+  return (n + kRecordAlign - 1) & ~(kRecordAlign - 1);
+}
+
+}  // namespace connleak::trace

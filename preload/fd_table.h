@@ -1,0 +1,60 @@
+// What the shim knows of each fd number: whether it is a socket it tracks,
+// and that socket's close-on-exec flag. Two-level and lock-free: pages of
+// slots are mmap'd on first use and installed with a CAS; a look-up is two
+// loads, so close() of a non-socket fd costs next to nothing and is
+// async-signal-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+namespace connleak::shim {
+
+struct FdSlot {
+  std::atomic<uint32_t> flags{0};  // kTracked | kCloexec
+  uint32_t reserved = 0;
+  // Room for per-socket I/O counters (bytes, last I/O time).
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> bytes_received{0};
+  std::atomic<uint64_t> last_io_ns{0};
+};
+static_assert(sizeof(FdSlot) == 32);
+
+class FdTable {
+ public:
+  static constexpr uint32_t kTracked = 1;
+  static constexpr uint32_t kCloexec = 2;
+  static constexpr int kPageBits = 10;
+  static constexpr int kPages = 1024;
+  static constexpr int kMaxFds = kPages << kPageBits;  // 1,048,576 = Linux nr_open default
+
+  // The slot of a tracked socket, or nullptr.
+  FdSlot* tracked(int fd) const {
+    FdSlot* slot = find(fd);
+    return slot && (slot->flags.load(std::memory_order_acquire) & kTracked) ? slot : nullptr;
+  }
+  bool is_tracked(int fd) const { return tracked(fd) != nullptr; }
+
+  // Starts tracking `fd` (a new socket). Returns false when fd is beyond the
+  // table or memory for it cannot be had.
+  bool track(int fd, bool cloexec);
+  void untrack(int fd);
+  void set_cloexec(int fd, bool cloexec);
+  // Highest fd ever tracked, for the exit scan.
+  int max_fd() const { return max_fd_.load(std::memory_order_relaxed); }
+  // Forget everything (a fresh process image).
+  void clear();
+
+ private:
+  FdSlot* find(int fd) const {
+    if (fd < 0 || fd >= kMaxFds) return nullptr;
+    FdSlot* page = pages_[fd >> kPageBits].load(std::memory_order_acquire);
+    return page ? &page[fd & ((1 << kPageBits) - 1)] : nullptr;
+  }
+  FdSlot* find_or_create(int fd);
+
+  std::atomic<FdSlot*> pages_[kPages] = {};
+  std::atomic<int> max_fd_{-1};
+};
+
+}  // namespace connleak::shim

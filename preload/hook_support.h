@@ -1,0 +1,48 @@
+// The common parts of every interposed function (hooks_*.cpp).
+//
+// Each wrapper follows the same shape:
+//   1. call the real function (real::name()), exactly as the program asked;
+//   2. if tracing, keep errno (ErrnoKeeper) and tell the tracker;
+//   3. return the real result.
+// So the program sees the same return value, errno and fd numbers as without
+// the shim.
+#pragma once
+
+#include <errno.h>
+
+#include "real_functions.h"
+#include "tracker.h"
+
+#define CONNLEAK_EXPORT extern "C" __attribute__((visibility("default")))
+
+namespace connleak::shim {
+
+namespace real = connleak::real;
+
+// Restores errno when the recording is done.
+class ErrnoKeeper {
+ public:
+  ErrnoKeeper() : saved_(errno) {}
+  ~ErrnoKeeper() { errno = saved_; }
+  ErrnoKeeper(const ErrnoKeeper&) = delete;
+  ErrnoKeeper& operator=(const ErrnoKeeper&) = delete;
+
+ private:
+  int saved_;
+};
+
+// True when calls should be recorded. Starts tracing on first use, so calls
+// made before the shim's constructor ran are recorded too.
+bool tracing();
+// Like tracing(), but never starts: for close() and friends, which may run
+// in signal handlers and have nothing to do before anything is tracked.
+inline bool tracing_started() { return tracker().active(); }
+
+// An errno-style failure for a function this libc does not have.
+template <class R>
+R missing_function() {
+  errno = ENOSYS;
+  return R(-1);
+}
+
+}  // namespace connleak::shim

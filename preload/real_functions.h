@@ -1,0 +1,35 @@
+// Pointers to the real (next) definitions of every hooked function, resolved
+// lazily with dlsym(RTLD_NEXT) so that calls made before the shim's
+// constructor ran still work.
+#pragma once
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+
+namespace connleak::real {
+
+void* resolve(const char* name);
+
+// One accessor per hook: real::socket() returns the libc socket function.
+// A function missing from this libc resolves to nullptr; callers handle that.
+// (__atomic builtins, not std::atomic: libc's declarations carry attributes
+// that a template argument would drop.)
+#define CONNLEAK_HOOK(name)                                                  \
+  inline decltype(&::name) name() {                                          \
+    static decltype(&::name) fn = nullptr;                                   \
+    auto f = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);                         \
+    if (__builtin_expect(f == nullptr, 0)) {                                 \
+      f = reinterpret_cast<decltype(&::name)>(resolve(#name));               \
+      __atomic_store_n(&fn, f, __ATOMIC_RELEASE);                            \
+    }                                                                        \
+    return f;                                                                \
+  }
+#include "hooks.def"
+#undef CONNLEAK_HOOK
+
+}  // namespace connleak::real

@@ -1,0 +1,137 @@
+#include "trace_writer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "own_fds.h"
+#include "real_functions.h"
+#include "shim_log.h"
+
+namespace connleak::shim {
+namespace {
+
+// The file grows in chunks; the mapping is reserved once, up to a cap.
+constexpr uint64_t kFirstChunk = 64 * 1024;
+constexpr uint64_t kMaxChunk = 4 * 1024 * 1024;
+constexpr uint64_t kCapacities[] = {uint64_t(4) << 30, uint64_t(256) << 20, uint64_t(16) << 20};
+// A finished writer's used_ is pushed past any capacity so reservations fail.
+constexpr uint64_t kFinished = uint64_t(1) << 62;
+
+uint64_t grow_target(uint64_t have, uint64_t needed) {
+  uint64_t step = have < kFirstChunk ? kFirstChunk : (have < kMaxChunk ? have : kMaxChunk);
+  uint64_t target = have + step;
+  return target >= needed ? target : (needed + step - 1) / step * step;
+}
+
+int open_exclusive(const char* dir, int pid, char* name, char* path, size_t path_size) {
+  for (int attempt = 0; attempt < 1000; ++attempt) {
+    snprintf(name, trace::kTraceNameMax, "connleak.%d.%d.trace", pid, attempt);
+    if (size_t(snprintf(path, path_size, "%s/%s", dir, name)) >= path_size) return -1;
+    // O_EXCL never follows a symlink at the final component; O_NOFOLLOW says
+    // so explicitly.
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd >= 0 || errno != EEXIST) return fd;
+  }
+  errno = EEXIST;
+  return -1;
+}
+
+}  // namespace
+
+bool TraceWriter::create(const char* dir, int pid, const trace::FileHeader& header) {
+  int fd = open_exclusive(dir, pid, name_, path_, sizeof(path_));
+  if (fd < 0) {
+    warn("cannot create a trace file in %s; this process is not traced", dir);
+    return false;
+  }
+  fd_ = fd;
+  relocate_fd(high_fd_floor());
+  if (!map_file()) {
+    warn("cannot map trace file %s; this process is not traced", path_);
+    real::close()(fd_);
+    fd_ = -1;
+    return false;
+  }
+  auto* file_header = reinterpret_cast<trace::FileHeader*>(base_);
+  memcpy(file_header, &header, sizeof(header));
+  return true;
+}
+
+bool TraceWriter::map_file() {
+  used_.store(sizeof(trace::FileHeader), std::memory_order_relaxed);
+  allocated_.store(0, std::memory_order_relaxed);
+  for (uint64_t capacity : kCapacities) {
+    void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_, 0);
+    if (p != MAP_FAILED) {
+      base_ = static_cast<char*>(p);
+      capacity_ = capacity;
+      return ensure_allocated(sizeof(trace::FileHeader) + sizeof(trace::RecordHeader));
+    }
+  }
+  return false;
+}
+
+void TraceWriter::relocate_fd(int min_fd) { fd_ = move_fd_high(fd_, min_fd); }
+
+void* TraceWriter::reserve_bytes(size_t size) {
+  size = trace::align_record(size);
+  uint64_t offset = used_.fetch_add(size, std::memory_order_relaxed);
+  uint64_t end = offset + size;
+  // Keep one zero header of padding after every record (see trace_format.h).
+  if (end + sizeof(trace::RecordHeader) > capacity_ ||
+      !ensure_allocated(end + sizeof(trace::RecordHeader))) {
+    lost_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  auto* header = reinterpret_cast<trace::RecordHeader*>(base_ + offset);
+  header->size = uint16_t(size);
+  return header;
+}
+
+bool TraceWriter::ensure_allocated(uint64_t needed) {
+  uint64_t have = allocated_.load(std::memory_order_acquire);
+  while (have < needed) {
+    uint64_t target = grow_target(have, needed);
+    if (target > capacity_) target = capacity_;
+    // fallocate only ever extends, so racing writers cannot shrink the file.
+    if (fallocate(fd_, 0, off_t(have), off_t(target - have)) != 0) {
+      if (!warned_full_.exchange(true)) {
+        warn("trace file %s cannot grow (disk full or unsupported); later events are lost",
+             path_);
+      }
+      return false;
+    }
+    while (have < target &&
+           !allocated_.compare_exchange_weak(have, target, std::memory_order_acq_rel)) {
+    }
+  }
+  return true;
+}
+
+void TraceWriter::finish() {
+  if (!base_) return;
+  uint64_t used = used_.exchange(kFinished, std::memory_order_acq_rel);
+  if (used >= kFinished) return;  // already finished
+  // Trimming makes a clean trace end exactly at its ProcessEnd record.
+  if (ftruncate(fd_, off_t(used)) != 0) {
+    warn("cannot trim trace file %s", path_);
+  }
+}
+
+void TraceWriter::abandon() {
+  if (base_) munmap(base_, capacity_);
+  if (fd_ >= 0) real::close()(fd_);
+  base_ = nullptr;
+  fd_ = -1;
+  used_.store(0, std::memory_order_relaxed);
+  allocated_.store(0, std::memory_order_relaxed);
+  lost_.store(0, std::memory_order_relaxed);
+  warned_full_.store(false, std::memory_order_relaxed);
+}
+
+}  // namespace connleak::shim

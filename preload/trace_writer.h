@@ -1,0 +1,70 @@
+// Appends records to a trace file through a shared memory mapping: a record
+// is in the page cache the moment it is written, so a SIGKILLed process
+// still leaves a readable trace. Lock-free: space is reserved with one atomic
+// add, and the file grows with fallocate(), which concurrent writers may
+// call for overlapping ranges without harm. No allocation, no locks: safe to
+// use from a signal handler.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "connleak/trace_format.h"
+
+namespace connleak::shim {
+
+class TraceWriter {
+ public:
+  // Creates a new trace file in `dir` (exclusively, mode 0600, never through
+  // a symlink), named connleak.<pid>.<n>.trace, and writes `header`.
+  bool create(const char* dir, int pid, const trace::FileHeader& header);
+
+  // Reserves a record of type R plus `extra` bytes (rounded up to 8). Returns
+  // nullptr when the trace cannot take it (full disk, size cap, finished).
+  template <class R>
+  R* reserve(size_t extra = 0) {
+    return static_cast<R*>(reserve_bytes(sizeof(R) + extra));
+  }
+
+  // Makes a reserved record visible to readers. Everything stored into it
+  // before this call is part of the record.
+  void publish(void* record, trace::RecordType type) {
+    auto* header = static_cast<trace::RecordHeader*>(record);
+    __atomic_store_n(&header->type, uint16_t(type), __ATOMIC_RELEASE);
+  }
+
+  uint64_t offset_of(const void* record) const {
+    return uint64_t(static_cast<const char*>(record) - base_);
+  }
+
+  // Ends the trace: trims the file to its data. Later reservations fail.
+  void finish();
+  // In a fork child: drops the parent's mapping and fd without touching the
+  // parent's file.
+  void abandon();
+
+  bool active() const { return base_ != nullptr; }
+  int fd() const { return fd_; }
+  // Moves the writer's own fd out of the way of a program's dup2()/close.
+  void relocate_fd(int min_fd);
+  const char* file_name() const { return name_; }
+  uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
+
+ private:
+  void* reserve_bytes(size_t size);
+  bool ensure_allocated(uint64_t needed);
+  bool map_file();
+
+  int fd_ = -1;
+  char* base_ = nullptr;
+  uint64_t capacity_ = 0;
+  std::atomic<uint64_t> used_{0};
+  std::atomic<uint64_t> allocated_{0};
+  std::atomic<uint64_t> lost_{0};
+  std::atomic<bool> warned_full_{false};
+  char name_[trace::kTraceNameMax] = {};
+  char path_[1200] = {};
+};
+
+}  // namespace connleak::shim

@@ -1,0 +1,94 @@
+// The tracking logic behind the interposed functions, as a plain C++ API so
+// unit tests can drive it without LD_PRELOAD. The hooks (hooks_*.cpp) call
+// the real function, then tell the Tracker what happened; the Tracker keeps
+// the per-fd table and appends records to the trace.
+//
+// Rules for everything here: no exceptions, no heap allocation, no locks.
+// close() and the exit path may run inside signal handlers.
+#pragma once
+
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include <atomic>
+
+#include "config.h"
+#include "connleak/trace_format.h"
+#include "fd_table.h"
+#include "module_map.h"
+#include "stack_table.h"
+#include "trace_writer.h"
+
+namespace connleak::shim {
+
+class Tracker {
+ public:
+  // Starts tracing this process image: creates its trace file and records the
+  // command line and loaded modules. False when tracing is off or failed.
+  bool start(const Config& config);
+  bool active() const { return active_.load(std::memory_order_acquire); }
+  const char* trace_name() const { return writer_.file_name(); }
+
+  void on_socket(int fd, int domain, int type, int protocol, trace::OpenVia via);
+  void on_connect(int fd, const sockaddr* peer, socklen_t len, int error);
+  void on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t len, int flags);
+  void on_bind(int fd, const sockaddr* local, socklen_t len, int error);
+  void on_listen(int fd, int backlog);
+  void on_shutdown(int fd, int how);
+
+  // A close is recorded in two steps around the real call: the record's
+  // place in the trace is taken before the fd number is released, so a
+  // socket that another thread gets with the same number is ordered after.
+  // Returns nullptr for fds that are not tracked sockets.
+  trace::Close* begin_close(int fd, trace::CloseVia via);
+  void end_close(trace::Close* record, int error);
+  void on_close_range(unsigned first, unsigned last, int flags, int error);
+  void on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec);
+  void on_set_cloexec(int fd, bool cloexec);
+  bool is_tracked(int fd) const { return fds_.is_tracked(fd); }
+
+  // fork() handlers (pthread_atfork, so glibc-internal forks count too).
+  void before_fork();
+  void after_fork_in_child();
+  void after_fork_in_parent();
+  void on_exec(const char* path);
+  void on_exec_failed(int error);
+  void on_dlopen();
+  // Records the sockets still open and the end of the process; idempotent.
+  void on_exit(int status, trace::EndVia via);
+
+  // The shim's own fds (trace file, libunwind's pipe), which the program
+  // must not close or replace. Up to kMaxOwnFds, sorted ascending.
+  static constexpr int kMaxOwnFds = 3;
+  int own_fds(int out[kMaxOwnFds]) const;
+  bool owns_fd(int fd) const;
+  // The program wants this number (dup2 onto it): the trace fd moves away.
+  void make_room_for(int fd);
+  // libunwind opened a pipe: moves it high and counts it as the shim's.
+  void adopt_unwinder_pipe(int fds[2]);
+  // Counts an event the shim saw but could not record.
+  void count_lost(trace::LostReason reason);
+
+ private:
+  bool open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace);
+  void write_process_info();
+  void write_open_sockets_at_exit(uint64_t ts);
+  void write_lost_counts();
+  uint32_t capture_stack() { return stacks_.capture(writer_); }
+
+  Config config_;
+  TraceWriter writer_;
+  FdTable fds_;
+  StackTable stacks_;
+  ModuleMap modules_;
+  std::atomic<bool> active_{false};
+  std::atomic<bool> ended_{false};
+  int pid_ = 0;
+  std::atomic<uint64_t> lost_[4] = {};
+  std::atomic<int> unwinder_fds_[2] = {-1, -1};
+};
+
+// The process-wide tracker behind the hooks.
+Tracker& tracker();
+
+}  // namespace connleak::shim

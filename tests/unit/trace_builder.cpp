@@ -1,0 +1,184 @@
+#include "trace_builder.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+
+#include <cstring>
+#include <filesystem>
+
+namespace connleak::testing {
+
+TempDir::TempDir() {
+  char pattern[] = "/tmp/connleak-test-XXXXXX";
+  path_ = mkdtemp(pattern);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+sockaddr_in loopback(uint16_t port) {
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return addr;
+}
+
+TraceBuilder::TraceBuilder(const std::string& dir, int pid, trace::Origin origin,
+                           const std::string& parent_trace, uint64_t fork_offset)
+    : dir_(dir) {
+  trace::FileHeader h{};
+  std::memcpy(h.magic, trace::kMagic, sizeof(h.magic));
+  h.version = trace::kFormatVersion;
+  h.min_reader_version = trace::kMinReaderVersion;
+  h.endian_marker = trace::kEndianMarker;
+  h.header_size = sizeof(h);
+  h.origin = uint32_t(origin);
+  h.pid = pid;
+  h.ppid = 1;
+  h.start_mono_ns = now_;
+  h.start_real_ns = 1'700'000'000'000'000'000ull;
+  h.parent_fork_offset = fork_offset;
+  std::strncpy(h.parent_trace, parent_trace.c_str(), sizeof(h.parent_trace) - 1);
+  h.stack_depth = 32;
+  if (!writer_.create(dir.c_str(), pid, h)) throw std::runtime_error("cannot create trace in " + dir);
+}
+
+void TraceBuilder::process_info(const std::string& exe, const std::vector<std::string>& args) {
+  std::string joined;
+  for (const auto& a : args) joined += a + '\0';
+  auto* r = writer_.reserve<trace::ProcessInfo>(exe.size() + joined.size());
+  r->exe_len = uint32_t(exe.size());
+  r->args_len = uint32_t(joined.size());
+  std::memcpy(r + 1, exe.data(), exe.size());
+  std::memcpy(reinterpret_cast<char*>(r + 1) + exe.size(), joined.data(), joined.size());
+  writer_.publish(r, trace::RecordType::kProcessInfo);
+}
+
+void TraceBuilder::module(const std::string& path, uint64_t low, uint64_t high, uint64_t bias) {
+  auto* r = writer_.reserve<trace::Module>(path.size());
+  r->low = low;
+  r->high = high;
+  r->bias = bias;
+  r->path_len = uint16_t(path.size());
+  std::memcpy(r + 1, path.data(), path.size());
+  writer_.publish(r, trace::RecordType::kModule);
+}
+
+uint32_t TraceBuilder::stack(const std::vector<uint64_t>& ips) {
+  auto* r = writer_.reserve<trace::Stack>(ips.size() * sizeof(uint64_t));
+  r->id = next_stack_++;
+  r->depth = uint32_t(ips.size());
+  std::memcpy(r + 1, ips.data(), ips.size() * sizeof(uint64_t));
+  writer_.publish(r, trace::RecordType::kStack);
+  return r->id;
+}
+
+void TraceBuilder::socket(int fd, uint32_t stack, bool cloexec, int domain, int type) {
+  auto* r = writer_.reserve<trace::SocketOpen>();
+  r->ts = tick();
+  r->fd = fd;
+  r->stack_id = stack;
+  r->domain = uint16_t(domain);
+  r->type = uint16_t(type);
+  r->flags = cloexec ? trace::kFlagCloexec : 0;
+  writer_.publish(r, trace::RecordType::kSocketOpen);
+}
+
+void TraceBuilder::connect(int fd, const sockaddr_in& peer, int error, uint32_t stack) {
+  auto* r = writer_.reserve<trace::Connect>(sizeof(peer));
+  r->ts = tick();
+  r->fd = fd;
+  r->error = error;
+  r->stack_id = stack;
+  r->peer.addr_len = sizeof(peer);
+  std::memcpy(&r->peer + 1, &peer, sizeof(peer));
+  writer_.publish(r, trace::RecordType::kConnect);
+}
+
+void TraceBuilder::accept(int fd, int listen_fd, const sockaddr_in& peer, uint32_t stack) {
+  auto* r = writer_.reserve<trace::Accept>(sizeof(peer));
+  r->ts = tick();
+  r->fd = fd;
+  r->listen_fd = listen_fd;
+  r->stack_id = stack;
+  r->peer.addr_len = sizeof(peer);
+  std::memcpy(&r->peer + 1, &peer, sizeof(peer));
+  writer_.publish(r, trace::RecordType::kAccept);
+}
+
+void TraceBuilder::close(int fd, int error) {
+  auto* r = writer_.reserve<trace::Close>();
+  r->ts = tick();
+  r->fd = fd;
+  r->error = int16_t(error);
+  writer_.publish(r, trace::RecordType::kClose);
+}
+
+void TraceBuilder::dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec) {
+  auto* r = writer_.reserve<trace::Dup>();
+  r->ts = tick();
+  r->old_fd = old_fd;
+  r->new_fd = new_fd;
+  r->via = uint16_t(via);
+  r->flags = cloexec ? trace::kFlagCloexec : 0;
+  writer_.publish(r, trace::RecordType::kDup);
+}
+
+void TraceBuilder::close_range(uint32_t first, uint32_t last, int flags) {
+  auto* r = writer_.reserve<trace::CloseRange>();
+  r->ts = tick();
+  r->first = first;
+  r->last = last;
+  r->flags = flags;
+  writer_.publish(r, trace::RecordType::kCloseRange);
+}
+
+void TraceBuilder::set_cloexec(int fd, bool cloexec) {
+  auto* r = writer_.reserve<trace::SetCloexec>();
+  r->ts = tick();
+  r->fd = fd;
+  r->cloexec = cloexec;
+  writer_.publish(r, trace::RecordType::kSetCloexec);
+}
+
+uint64_t TraceBuilder::fork() {
+  auto* r = writer_.reserve<trace::Fork>();
+  r->ts = tick();
+  writer_.publish(r, trace::RecordType::kFork);
+  return writer_.offset_of(r);
+}
+
+void TraceBuilder::exec(const std::string& path) {
+  auto* r = writer_.reserve<trace::Exec>(path.size());
+  r->ts = tick();
+  r->path_len = uint32_t(path.size());
+  std::memcpy(r + 1, path.data(), path.size());
+  writer_.publish(r, trace::RecordType::kExec);
+}
+
+void TraceBuilder::open_at_exit(int fd, uint8_t tcp_state) {
+  auto* r = writer_.reserve<trace::OpenAtExit>();
+  r->ts = tick();
+  r->fd = fd;
+  r->tcp_state = tcp_state;
+  writer_.publish(r, trace::RecordType::kOpenAtExit);
+}
+
+void TraceBuilder::lost(uint64_t count) {
+  auto* r = writer_.reserve<trace::Lost>();
+  r->count = count;
+  writer_.publish(r, trace::RecordType::kLost);
+}
+
+void TraceBuilder::end(int status) {
+  auto* r = writer_.reserve<trace::ProcessEnd>();
+  r->ts = tick();
+  r->exit_status = status;
+  writer_.publish(r, trace::RecordType::kProcessEnd);
+  writer_.finish();
+}
+
+}  // namespace connleak::testing

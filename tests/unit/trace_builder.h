@@ -1,0 +1,64 @@
+// Writes trace files record by record with the shim's real TraceWriter, so
+// tests of the reader, the model and the detectors start from exactly the
+// bytes the shim would produce.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "connleak/trace_format.h"
+#include "trace_writer.h"
+
+namespace connleak::testing {
+
+// A fresh temporary directory, removed with the object.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+sockaddr_in loopback(uint16_t port);
+
+class TraceBuilder {
+ public:
+  TraceBuilder(const std::string& dir, int pid, trace::Origin origin = trace::Origin::kStarted,
+               const std::string& parent_trace = "", uint64_t fork_offset = 0);
+  std::string file_name() const { return writer_.file_name(); }
+  std::string path() const { return dir_ + "/" + file_name(); }
+
+  void process_info(const std::string& exe, const std::vector<std::string>& args);
+  void module(const std::string& path, uint64_t low, uint64_t high, uint64_t bias);
+  uint32_t stack(const std::vector<uint64_t>& ips);
+  void socket(int fd, uint32_t stack = 0, bool cloexec = false, int domain = AF_INET,
+              int type = SOCK_STREAM);
+  void connect(int fd, const sockaddr_in& peer, int error = 0, uint32_t stack = 0);
+  void accept(int fd, int listen_fd, const sockaddr_in& peer, uint32_t stack = 0);
+  void close(int fd, int error = 0);
+  void dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec = false);
+  void close_range(uint32_t first, uint32_t last, int flags = 0);
+  void set_cloexec(int fd, bool cloexec);
+  uint64_t fork();  // the Fork record's offset, for the child's header
+  void exec(const std::string& path);
+  void open_at_exit(int fd, uint8_t tcp_state = 1);
+  void lost(uint64_t count);
+  // Ends the trace cleanly (ProcessEnd, trimmed).
+  void end(int status = 0);
+
+ private:
+  uint64_t tick() { return now_ += 1000; }
+  std::string dir_;
+  shim::TraceWriter writer_;
+  uint64_t now_ = 1'000'000;
+  uint32_t next_stack_ = 1;
+};
+
+}  // namespace connleak::testing
