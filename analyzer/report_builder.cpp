@@ -31,9 +31,9 @@ std::string plural(size_t n, const std::string& one, const std::string& many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-// Identifies a stack across processes: module and offset per frame, which
-// ASLR does not change.
-std::string stack_key(const Model& model, const StackRef& ref) {
+// Identifies a recorded stack across processes: module and offset per
+// frame, which ASLR does not change.
+std::string address_key(const Model& model, const StackRef& ref) {
   const auto* ips = model.stack(ref);
   if (!ips) return "(no stack)";
   std::vector<ModuleInfo> modules = model.modules_of(ref.process);
@@ -45,6 +45,24 @@ std::string stack_key(const Model& model, const StackRef& ref) {
       key << "?+" << std::hex << ip << ';';
     } else {
       key << module->path << '+' << std::hex << (ip - module->bias) << ';';
+    }
+  }
+  return key.str();
+}
+
+// Frames as source positions (or function and module, without debug
+// info); a stack with an unnamed frame keeps its module offsets, so
+// unrelated unsymbolized stacks never merge.
+std::string source_key(const std::vector<Frame>& frames, const std::string& addresses) {
+  if (frames.empty()) return addresses;
+  std::ostringstream key;
+  for (const auto& f : frames) {
+    if (f.line > 0) {
+      key << f.function << '@' << f.file << ':' << f.line << ';';
+    } else if (!f.function.empty()) {
+      key << f.function << '@' << f.module << ';';
+    } else {
+      return addresses;
     }
   }
   return key.str();
@@ -152,14 +170,24 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
   std::sort(report.processes.begin(), report.processes.end(),
             [](const auto& a, const auto& b) { return a.start_ns < b.start_ns; });
 
+  // Leaks group by what the user sees: the same kind at the same source
+  // lines. (-O2 code can reach one line from several addresses.)
+  std::map<std::string, std::vector<Frame>> symbolized;  // by address key
   std::map<std::pair<std::string, std::string>, std::vector<Leak>> groups;
-  for (const auto& leak : leaks) groups[{leak.kind, stack_key(model, leak.stack)}].push_back(leak);
+  for (const auto& leak : leaks) {
+    std::string addresses = address_key(model, leak.stack);
+    auto it = symbolized.find(addresses);
+    if (it == symbolized.end()) {
+      it = symbolized.emplace(addresses, symbolize_stack(model, leak.stack, symbolizer)).first;
+    }
+    groups[{leak.kind, source_key(it->second, addresses)}].push_back(leak);
+  }
 
   for (const auto& [key, group] : groups) {
     Finding f;
     f.kind = key.first;
     f.severity = group.front().severity;
-    f.stack = symbolize_stack(model, group.front().stack, symbolizer);
+    f.stack = symbolized[address_key(model, group.front().stack)];
     std::set<int> pids;
     std::set<std::string> exes;
     for (const auto& leak : group) {

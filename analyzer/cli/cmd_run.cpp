@@ -50,7 +50,10 @@ fs::path make_output_dir(const std::string& requested) {
 }
 
 int launch_exit_code(const std::string& message) {
-  if (message.find("command not found") != std::string::npos) return kExitNotFound;
+  if (message.find("command not found") != std::string::npos ||
+      message.find("No such file or directory") != std::string::npos) {
+    return kExitNotFound;
+  }
   if (message.starts_with("cannot run")) return kExitCannotRun;
   return kExitToolError;
 }

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs every dependency from Debian packages (non-interactive,
+# idempotent) and builds connleak into build/.
+#   scripts/setup.sh            # as root, or with sudo available
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config
+  # the shim: stacks
+  libunwind-dev
+  # the analyzer: symbolization, logging, CLI, JSON
+  libdw-dev libelf-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
+  # tests
+  catch2 python3
+)
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=()
+for package in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -q
+  as_root apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${CONNLEAK_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
+cmake --build build -- -j"$(nproc)"
+echo "setup: built build/bin/connleak and build/lib/libconnleak.so"
