@@ -1,0 +1,216 @@
+// The lifetime model and the socket detectors, on traces written record by
+// record: every way a socket's life ends, and where a leak is charged.
+#include <catch2/catch.hpp>
+
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <sys/un.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "detectors/detectors.h"
+#include "model.h"
+#include "trace_builder.h"
+
+using namespace connleak;
+using connleak::testing::TempDir;
+using connleak::testing::TraceBuilder;
+using connleak::testing::loopback;
+
+namespace {
+
+struct Analysis {
+  Model model;
+  std::vector<Leak> leaks;
+};
+
+Analysis analyze(const std::vector<std::string>& paths) {
+  std::vector<TraceFile> traces;
+  for (const auto& p : paths) traces.emplace_back(p);
+  Analysis a;
+  a.model = build_model(traces);
+  a.leaks = run_detectors(a.model);
+  return a;
+}
+
+std::vector<int> leaked_fds(const Analysis& a) {
+  std::vector<int> fds;
+  for (const auto& leak : a.leaks) fds.push_back(a.model.sockets[size_t(leak.socket)].fd);
+  std::sort(fds.begin(), fds.end());
+  return fds;
+}
+
+}  // namespace
+
+TEST_CASE("a connected socket open at exit is a leaked connection", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 100);
+  uint32_t socket_stack = b.stack({0x10});
+  uint32_t connect_stack = b.stack({0x20});
+  b.socket(3, socket_stack);
+  b.connect(3, loopback(8080), 0, connect_stack);
+  b.socket(4, socket_stack);
+  b.open_at_exit(3, 1);
+  b.open_at_exit(4, 0);
+  b.end();
+  Analysis a = analyze({b.path()});
+  REQUIRE(a.leaks.size() == 2);
+  CHECK(a.leaks[0].kind == "leaked-connection");
+  CHECK(a.leaks[0].stack.id == connect_stack);  // the connect() line, not socket()
+  CHECK(format_address(a.model.sockets[0].peer) == "127.0.0.1:8080");
+  CHECK(a.leaks[1].kind == "leaked-socket");
+  CHECK(a.leaks[1].stack.id == socket_stack);
+}
+
+TEST_CASE("every way of closing ends the socket", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 101);
+  b.socket(3);
+  b.close(3);                             // close
+  b.socket(4);
+  b.dup(4, 5, trace::DupVia::kDup);       // dup, then close both
+  b.close(4);
+  b.close(5);
+  b.socket(6);
+  b.socket(7);
+  b.dup(6, 7, trace::DupVia::kDup2);      // dup2 over 7 closes the socket at 7
+  b.close(6);
+  b.close(7);
+  b.socket(8);
+  b.socket(9);
+  b.close_range(8, ~0U);                  // close_range
+  b.socket(10);
+  b.close(10, EBADF);                     // a failed close still frees the fd
+  b.end();
+  Analysis a = analyze({b.path()});
+  CHECK(a.leaks.empty());
+  for (const auto& s : a.model.sockets) CHECK(s.end == SocketEnd::kClosed);
+}
+
+TEST_CASE("a socket with a dup left open is still open", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 102);
+  b.socket(3);
+  b.dup(3, 12, trace::DupVia::kFcntl);
+  b.close(3);
+  b.open_at_exit(12);
+  b.end();
+  Analysis a = analyze({b.path()});
+  REQUIRE(a.leaks.size() == 1);
+  CHECK(a.model.sockets[0].open_fds == std::vector<int>{12});
+}
+
+TEST_CASE("close_range with CLOSE_RANGE_CLOEXEC closes at exec instead", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 103);
+  b.socket(3);
+  b.socket(4);
+  b.close_range(3, 3, CLOSE_RANGE_CLOEXEC);
+  b.exec("/bin/true");
+  Analysis a = analyze({b.path()});
+  CHECK(a.model.processes[0].end == ProcessEnd::kExec);
+  CHECK(a.model.sockets[0].end == SocketEnd::kClosedAtExec);
+  CHECK(a.model.sockets[1].end == SocketEnd::kPassedOnAtExec);
+  CHECK(a.leaks.empty());
+}
+
+TEST_CASE("a reused fd number retires the socket closed behind the shim's back", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 104);
+  b.socket(3);  // closed with a raw syscall: no record
+  b.socket(3);
+  b.open_at_exit(3);
+  b.end();
+  Analysis a = analyze({b.path()});
+  CHECK(a.model.sockets[0].end == SocketEnd::kClosedUnseen);
+  CHECK(leaked_fds(a) == std::vector<int>{3});
+  CHECK(a.leaks.size() == 1);
+}
+
+TEST_CASE("at a clean exit only sockets the kernel confirmed open are leaks", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 105);
+  b.socket(3);
+  b.socket(4);
+  b.open_at_exit(4);
+  b.end();
+  Analysis a = analyze({b.path()});
+  CHECK(leaked_fds(a) == std::vector<int>{4});
+  CHECK(a.model.sockets[0].end == SocketEnd::kClosedUnseen);
+}
+
+TEST_CASE("a killed process leaks everything it held", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 106);
+  b.socket(3);
+  b.connect(3, loopback(1));
+  b.socket(4);
+  b.close(4);
+  Analysis a = analyze({b.path()});
+  CHECK(a.model.processes[0].end == ProcessEnd::kUnknown);
+  CHECK(leaked_fds(a) == std::vector<int>{3});
+}
+
+TEST_CASE("a fork child starts with its parent's sockets and leaks only its own", "[model]") {
+  TempDir dir;
+  TraceBuilder parent(dir.path(), 200);
+  uint32_t stack = parent.stack({0x42});
+  parent.socket(3, stack);
+  parent.connect(3, loopback(9000));
+  uint64_t fork_offset = parent.fork();
+  parent.close(3);
+  parent.end();
+
+  TraceBuilder child(dir.path(), 201, trace::Origin::kForked, parent.file_name(), fork_offset);
+  child.socket(4, stack);  // a stack id the child inherited from the parent
+  child.open_at_exit(3);
+  child.open_at_exit(4);
+  child.end();
+
+  Analysis a = analyze({child.path(), parent.path()});
+  REQUIRE(a.leaks.size() == 2);
+  for (const auto& leak : a.leaks) {
+    const auto& s = a.model.sockets[size_t(leak.socket)];
+    CHECK(a.model.processes[size_t(s.process)].pid == 201);
+    REQUIRE(a.model.stack(s.open_stack) != nullptr);
+    CHECK(a.model.stack(s.open_stack)->front() == 0x42);
+  }
+  CHECK(leaked_fds(a) == std::vector<int>{3, 4});
+}
+
+TEST_CASE("a fork child without its parent's trace is analysed alone, with a warning", "[model]") {
+  TempDir dir;
+  TraceBuilder child(dir.path(), 301, trace::Origin::kForked, "connleak.300.0.trace", 160);
+  child.socket(5);
+  child.open_at_exit(5);
+  child.end();
+  Analysis a = analyze({child.path()});
+  CHECK(a.leaks.size() == 1);
+  REQUIRE(a.model.warnings.size() == 1);
+  CHECK_THAT(a.model.warnings[0], Catch::Contains("connleak.300.0.trace"));
+}
+
+TEST_CASE("lost events are counted per process", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 107);
+  b.lost(5);
+  b.end();
+  Analysis a = analyze({b.path()});
+  CHECK(a.model.processes[0].lost_events == 5);
+}
+
+TEST_CASE("addresses are formatted for people", "[model]") {
+  sockaddr_in v4 = loopback(443);
+  CHECK(format_address(std::string(reinterpret_cast<char*>(&v4), sizeof(v4))) == "127.0.0.1:443");
+  sockaddr_in6 v6{};
+  v6.sin6_family = AF_INET6;
+  v6.sin6_port = htons(80);
+  v6.sin6_addr = in6addr_loopback;
+  CHECK(format_address(std::string(reinterpret_cast<char*>(&v6), sizeof(v6))) == "[::1]:80");
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::strcpy(un.sun_path, "/run/app.sock");
+  CHECK(format_address(std::string(reinterpret_cast<char*>(&un), sizeof(un))) == "/run/app.sock");
+  CHECK(format_address("") == "");
+}
