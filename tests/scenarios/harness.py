@@ -76,13 +76,14 @@ def leak_line(source, marker):
     raise AssertionError(f"no LEAK: {marker} in {source}")
 
 
-def connleak_run(args, extra_options=(), timeout=60):
+def connleak_run(args, extra_options=(), timeout=60, env=None):
     """`connleak run --format json` over args; returns a Run."""
     with tempfile.TemporaryDirectory(prefix="connleak-scenario-") as work:
         report_path = os.path.join(work, "report.json")
         command = [CONNLEAK, "run", "--format", "json", "--report", report_path,
                    "--output-dir", os.path.join(work, "traces"), *extra_options, "--", *args]
-        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout)
+        completed = subprocess.run(command, capture_output=True, text=True, timeout=timeout,
+                                   env={**os.environ, **(env or {})})
         report = None
         if os.path.exists(report_path):
             with open(report_path) as f:

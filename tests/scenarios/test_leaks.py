@@ -69,5 +69,32 @@ class CloseEverything(ScenarioTest):
         self.assert_stack_top(finding, "leak_after_close_all", "close_everything.c", "leak_after_close_all")
 
 
+class Libraries(ScenarioTest):
+    def test_library_loaded_with_dlopen_symbolizes(self):
+        with LoopbackServer() as server:
+            run = connleak_run([program("dlopen_plugin"), str(server.port), program("leaky_plugin.so")])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(len(run.findings()), 1, run.report["findings"])
+        finding = run.findings("leaked-connection")[0]
+        self.assert_stack_top(finding, "plugin_connect", "leaky_plugin.c", "plugin_connect")
+        self.assertTrue(finding["stack"][0]["module"].endswith("leaky_plugin.so"))
+
+    def test_socket_opened_before_the_shims_constructor(self):
+        run = connleak_run([program("early_socket")])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(len(run.findings()), 1, run.report["findings"])
+        finding = run.findings("leaked-socket")[0]
+        self.assert_stack_top(finding, "early_socket", "early_library.c", "early_socket")
+
+
+class StackDepth(ScenarioTest):
+    def test_depth_is_configurable(self):
+        with LoopbackServer() as server:
+            run = connleak_run([program("three_connects"), str(server.port)],
+                               env={"CONNLEAK_STACK_DEPTH": "1"})
+        finding = run.findings("leaked-connection")[0]
+        self.assertEqual([f["function"] for f in finding["stack"] if not f["inlined"]], ["open_conn"])
+
+
 if __name__ == "__main__":
     unittest.main()
