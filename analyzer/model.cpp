@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -48,6 +49,8 @@ class Replay {
   void release_fd(int fd, uint64_t ts);
   void finish();
   void note_time(uint64_t ts) { last_ts_ = std::max(last_ts_, ts); }
+  void on_io_counters(const trace::IoCounters& rec);
+  void on_inherited_fd(const RecordView& r);
 
   Model& model_;
   int process_;
@@ -58,6 +61,8 @@ class Replay {
   uint64_t exec_ts_ = 0;
   std::optional<uint64_t> end_ts_;
   std::set<int> confirmed_;  // sockets the exit check found still open
+  std::map<int, int> last_closed_at_;     // fd -> the socket it last held
+  std::map<uint64_t, int> pending_pass_on_;  // for the next exec or spawn
 };
 
 std::string tail_string(std::string_view tail, size_t offset, size_t len) {
@@ -103,6 +108,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       s.type = rec.type;
       s.protocol = rec.protocol;
       s.from_socketpair = rec.via == uint8_t(trace::OpenVia::kSocketPair);
+      s.received = rec.via == uint8_t(trace::OpenVia::kReceived);
       s.open_stack = {process_, rec.stack_id};
       return;
     }
@@ -212,11 +218,14 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       note_time(rec.ts);
       exec_pending_ = true;
       exec_ts_ = rec.ts;
+      proc().passed_on_at_exec = pending_pass_on_;
+      pending_pass_on_.clear();
       return;
     }
     case RecordType::kExecFailed: {
       note_time(r.as<trace::ExecFailed>().ts);
       exec_pending_ = false;
+      proc().passed_on_at_exec.clear();
       return;
     }
     case RecordType::kOpenAtExit: {
@@ -238,8 +247,64 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       proc().exit_status = rec.exit_status;
       return;
     }
+    case RecordType::kIoCounters: return on_io_counters(r.as<trace::IoCounters>());
+    case RecordType::kInheritedFd: return on_inherited_fd(r);
+    case RecordType::kPassOn: {
+      const auto& rec = r.as<trace::PassOn>();
+      if (auto it = fds_.find(rec.fd); it != fds_.end()) pending_pass_on_[rec.inode] = it->second.socket;
+      return;
+    }
+    case RecordType::kSpawn: {
+      const auto& rec = r.as<trace::Spawn>();
+      note_time(rec.ts);
+      if (rec.child_pid > 0) proc().passed_on_at_spawn[rec.child_pid] = pending_pass_on_;
+      pending_pass_on_.clear();
+      return;
+    }
+    case RecordType::kChildExit: {
+      const auto& rec = r.as<trace::ChildExit>();
+      note_time(rec.ts);
+      model_.reaped.push_back({process_, rec.pid, rec.wait_status, rec.ts});
+      return;
+    }
+    case RecordType::kBadClose: {
+      const auto& rec = r.as<trace::BadClose>();
+      note_time(rec.ts);
+      auto last = last_closed_at_.find(rec.fd);
+      model_.bad_closes.push_back({process_, rec.fd, rec.ts, {process_, rec.stack_id},
+                                   last == last_closed_at_.end() ? -1 : last->second});
+      return;
+    }
     case RecordType::kNone: return;
   }
+}
+
+void Replay::on_io_counters(const trace::IoCounters& rec) {
+  auto it = fds_.find(rec.fd);
+  if (it == fds_.end()) return;
+  SocketLife& s = sock(it->second.socket);
+  s.has_io_counters = true;
+  s.bytes_sent = rec.bytes_sent;
+  s.bytes_received = rec.bytes_received;
+  s.last_io_mono_ns = rec.last_io_ns;
+}
+
+void Replay::on_inherited_fd(const RecordView& r) {
+  const auto& rec = r.as<trace::InheritedFd>();
+  note_time(rec.ts);
+  if (!(rec.flags & trace::kInheritedIsSocket)) return;
+  int index = open_socket(rec.fd, rec.ts, rec.flags & trace::kInheritedCloexec);
+  SocketLife& s = sock(index);
+  s.inherited_at_start = true;
+  s.inode = rec.inode;
+  s.domain = rec.domain;
+  s.type = rec.type;
+  s.protocol = rec.protocol;
+  s.local = address_bytes(rec.local);
+  auto* peer = reinterpret_cast<const trace::AddressTail*>(reinterpret_cast<const char*>(&rec + 1) +
+                                                           trace::align_record(rec.local.addr_len));
+  s.peer = address_bytes(*peer);
+  s.connected = !s.peer.empty();
 }
 
 void Replay::on_process_info(const RecordView& r) {
@@ -295,6 +360,7 @@ void Replay::release_fd(int fd, uint64_t ts) {
   if (it == fds_.end()) return;
   int socket = it->second.socket;
   fds_.erase(it);
+  last_closed_at_[fd] = socket;
   bool still_referenced =
       std::any_of(fds_.begin(), fds_.end(), [&](auto& e) { return e.second.socket == socket; });
   if (!still_referenced) {
@@ -391,6 +457,59 @@ std::vector<size_t> replay_order(const std::vector<TraceFile>& traces) {
   return order;
 }
 
+// The image of `pid` that was running at `mono_ns` and did not end in exec.
+ProcessLife* final_image(Model& model, int pid, uint64_t mono_ns) {
+  ProcessLife* found = nullptr;
+  for (auto& p : model.processes) {
+    if (p.pid != pid || p.end == ProcessEnd::kExec || p.start_mono_ns > mono_ns) continue;
+    if (!found || p.start_mono_ns > found->start_mono_ns) found = &p;
+  }
+  return found;
+}
+
+// A child killed by a signal writes no end record; its parent's wait says
+// how it ended.
+void apply_reaped_children(Model& model) {
+  for (const auto& reaped : model.reaped) {
+    ProcessLife* child = final_image(model, reaped.pid, reaped.mono_ns);
+    if (!child || child->end == ProcessEnd::kExit) continue;
+    if (WIFSIGNALED(reaped.wait_status)) {
+      child->end = ProcessEnd::kSignal;
+      child->signal = WTERMSIG(reaped.wait_status);
+    } else if (WIFEXITED(reaped.wait_status)) {
+      child->end = ProcessEnd::kExit;
+      child->exit_status = WEXITSTATUS(reaped.wait_status);
+    }
+  }
+}
+
+// Which image handed a socket to the one that found it open at its start:
+// the same pid's previous image (exec) or the parent that spawned it.
+const std::map<uint64_t, int>* passed_on_to(const Model& model, const ProcessLife& image) {
+  const ProcessLife* previous = nullptr;
+  for (const auto& p : model.processes) {
+    if (p.pid == image.pid && p.end == ProcessEnd::kExec && p.start_mono_ns < image.start_mono_ns &&
+        (!previous || p.start_mono_ns > previous->start_mono_ns)) {
+      previous = &p;
+    }
+  }
+  if (previous) return &previous->passed_on_at_exec;
+  for (const auto& p : model.processes) {
+    if (auto it = p.passed_on_at_spawn.find(image.pid); it != p.passed_on_at_spawn.end()) return &it->second;
+  }
+  return nullptr;
+}
+
+void link_handovers(Model& model) {
+  for (size_t i = 0; i < model.sockets.size(); ++i) {
+    const SocketLife& s = model.sockets[i];
+    if (!s.inherited_at_start) continue;
+    const auto* passed = passed_on_to(model, model.processes[size_t(s.process)]);
+    if (!passed) continue;
+    if (auto it = passed->find(s.inode); it != passed->end()) model.handovers.push_back({it->second, int(i)});
+  }
+}
+
 }  // namespace
 
 Model build_model(std::vector<TraceFile>& traces) {
@@ -432,6 +551,8 @@ Model build_model(std::vector<TraceFile>& traces) {
     }
     Replay(model, process, std::move(inherited), fork_snapshots).run(trace);
   }
+  apply_reaped_children(model);
+  link_handovers(model);
   return model;
 }
 

@@ -40,6 +40,10 @@ struct ProcessLife {
   bool forked = false;
   uint64_t lost_events = 0;
   uint64_t incomplete_records = 0;
+  // Sockets it may have handed to the next image (inode -> socket index):
+  // at its exec, and per posix_spawn()ed child pid.
+  std::map<uint64_t, int> passed_on_at_exec;
+  std::map<int, std::map<uint64_t, int>> passed_on_at_spawn;
   std::vector<ModuleInfo> modules;  // its own; a fork child also sees its parent's
   std::unordered_map<uint32_t, std::vector<uint64_t>> stacks;
 
@@ -62,7 +66,10 @@ struct SocketLife {
   int protocol = 0;
   bool from_socketpair = false;
   bool accepted = false;
+  bool received = false;   // came in with SCM_RIGHTS
   bool inherited = false;  // a copy a fork child got from its parent
+  bool inherited_at_start = false;  // was open when the image started (exec, spawn)
+  uint64_t inode = 0;      // known for sockets inherited at start
   bool connected = false;
   bool listening = false;
   bool shut_down = false;
@@ -76,11 +83,41 @@ struct SocketLife {
   uint64_t end_mono_ns = 0;
   std::vector<int> open_fds;  // at the process end: the fds still referring to it
   uint8_t tcp_state = 0;      // from the exit check, 0 = unknown
+  bool has_io_counters = false;
+  uint64_t bytes_sent = 0;
+  uint64_t bytes_received = 0;
+  uint64_t last_io_mono_ns = 0;  // 0 = no I/O
+};
+
+// A socket that survived exec (or posix_spawn) into another image.
+struct Handover {
+  int from_socket = -1;  // in the image that created it
+  int to_socket = -1;    // the same socket, inherited at the new image's start
+};
+
+// close() of a socket fd that was already closed.
+struct BadCloseEvent {
+  int process = -1;
+  int fd = -1;
+  uint64_t mono_ns = 0;
+  StackRef stack;
+  int previous_socket = -1;  // the socket that fd last held, if known
+};
+
+// A child reaped by a traced parent, as the wait family saw it.
+struct ReapedChild {
+  int reaper = -1;  // process index
+  int pid = 0;
+  int wait_status = 0;
+  uint64_t mono_ns = 0;
 };
 
 struct Model {
   std::vector<ProcessLife> processes;
   std::vector<SocketLife> sockets;
+  std::vector<Handover> handovers;
+  std::vector<BadCloseEvent> bad_closes;
+  std::vector<ReapedChild> reaped;
   std::vector<std::string> warnings;
 
   // The frames of a stack, innermost first; empty when unknown.

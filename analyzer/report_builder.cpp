@@ -1,5 +1,7 @@
 #include "report_builder.h"
 
+#include "finding_text.h"
+
 #include <netinet/tcp.h>
 
 #include <algorithm>
@@ -25,10 +27,6 @@ std::string tcp_state_name(uint8_t state) {
                                       "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT",  "CLOSE",
                                       "CLOSE_WAIT", "LAST_ACK",   "LISTEN",     "CLOSING"};
   return state < std::size(names) ? names[state] : "";
-}
-
-std::string plural(size_t n, const std::string& one, const std::string& many) {
-  return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
 // Identifies a recorded stack across processes: module and offset per
@@ -84,11 +82,14 @@ ProcessSummary summarize(const ProcessLife& p) {
   return s;
 }
 
-LeakInstance instance_of(const Model& model, const SocketLife& s) {
-  const ProcessLife& p = model.processes[size_t(s.process)];
+LeakInstance instance_of(const Model& model, const Leak& leak) {
+  const ProcessLife& p = model.processes[size_t(leak.process)];
   LeakInstance i;
   i.pid = p.pid;
-  i.fd = s.open_fds.empty() ? s.fd : s.open_fds.front();
+  i.fd = leak.fd;
+  if (leak.socket < 0) return i;
+  const SocketLife& s = model.sockets[size_t(leak.socket)];
+  if (leak.kind != "bad-close" && !s.open_fds.empty()) i.fd = s.open_fds.front();
   i.family = family_name(s.domain);
   i.protocol = protocol_name(s.domain, s.type, s.protocol);
   i.local = format_address(s.local);
@@ -96,49 +97,18 @@ LeakInstance instance_of(const Model& model, const SocketLife& s) {
   i.opened_ns = p.to_real_ns(s.opened_mono_ns);
   i.tcp_state = tcp_state_name(s.tcp_state);
   i.listening = s.listening;
-  i.inherited = s.inherited;
-  return i;
-}
-
-// "to 127.0.0.1:8080", or "to 3 peers (a, b, c)".
-std::string peers_phrase(const std::vector<LeakInstance>& instances) {
-  std::set<std::string> peers;
-  for (const auto& i : instances) {
-    if (!i.peer.empty()) peers.insert(i.peer);
-  }
-  if (peers.empty()) return "";
-  if (peers.size() == 1) return " to " + *peers.begin();
-  std::string list;
-  size_t shown = 0;
-  for (const auto& peer : peers) {
-    if (shown++ == 3) {
-      list += ", ...";
-      break;
+  i.inherited = s.inherited || s.inherited_at_start;
+  if (s.has_io_counters) {
+    i.bytes_sent = s.bytes_sent;
+    i.bytes_received = s.bytes_received;
+    if (s.last_io_mono_ns) {
+      i.last_io_ns = p.to_real_ns(s.last_io_mono_ns);
+      if (s.end == SocketEnd::kOpen && s.end_mono_ns >= s.last_io_mono_ns) {
+        i.idle_ns = s.end_mono_ns - s.last_io_mono_ns;
+      }
     }
-    list += (list.empty() ? "" : ", ") + peer;
   }
-  return " to " + std::to_string(peers.size()) + " peers (" + list + ")";
-}
-
-std::string socket_noun(const LeakInstance& i, size_t n) {
-  std::string what = i.protocol == "tcp" || i.protocol == "udp" ? i.protocol : i.family + " " + i.protocol;
-  for (auto& c : what) c = char(i.protocol == "tcp" || i.protocol == "udp" ? toupper(c) : c);
-  if (i.listening) what = "listening " + what;
-  return what + (n == 1 ? " socket" : " sockets");
-}
-
-std::string message_for(const Finding& f, const Model& model, const std::vector<Leak>& group) {
-  size_t n = f.instances.size();
-  const LeakInstance& first = f.instances.front();
-  if (f.kind == "leaked-connection") {
-    bool accepted = model.sockets[size_t(group.front().socket)].accepted;
-    return plural(n, "connection", "connections") + peers_phrase(f.instances) +
-           (accepted ? " accepted here " : " opened here ") + (n == 1 ? "was" : "were") +
-           " never closed";
-  }
-  std::string where = first.listening && !first.local.empty() ? " on " + first.local : "";
-  return std::to_string(n) + " " + socket_noun(first, n) + where + " created here " +
-         (n == 1 ? "was" : "were") + " never closed";
+  return i;
 }
 
 void sort_findings(std::vector<Finding>& findings) {
@@ -191,14 +161,13 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
     std::set<int> pids;
     std::set<std::string> exes;
     for (const auto& leak : group) {
-      const SocketLife& s = model.sockets[size_t(leak.socket)];
-      f.instances.push_back(instance_of(model, s));
+      f.instances.push_back(instance_of(model, leak));
       pids.insert(f.instances.back().pid);
-      exes.insert(model.processes[size_t(s.process)].exe);
+      exes.insert(model.processes[size_t(leak.process)].exe);
     }
     f.pids.assign(pids.begin(), pids.end());
     f.executables.assign(exes.begin(), exes.end());
-    f.message = message_for(f, model, group);
+    f.message = finding_message(f, model, group);
     report.findings.push_back(std::move(f));
   }
   sort_findings(report.findings);
@@ -207,7 +176,9 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
   sum.findings = report.findings.size();
   for (const auto& f : report.findings) (f.severity == Severity::kError ? sum.errors : sum.warnings)++;
   sum.sockets_opened = size_t(std::count_if(model.sockets.begin(), model.sockets.end(),
-                                            [](const SocketLife& s) { return !s.inherited; }));
+                                            [](const SocketLife& s) {
+                                              return !s.inherited && !s.inherited_at_start;
+                                            }));
   sum.processes = model.processes.size();
   return report;
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <vector>
 
@@ -37,6 +38,12 @@ size_t fixed_size(RecordType type) {
     case RecordType::kOpenAtExit: return sizeof(trace::OpenAtExit);
     case RecordType::kLost: return sizeof(trace::Lost);
     case RecordType::kProcessEnd: return sizeof(trace::ProcessEnd);
+    case RecordType::kIoCounters: return sizeof(trace::IoCounters);
+    case RecordType::kInheritedFd: return sizeof(trace::InheritedFd);
+    case RecordType::kPassOn: return sizeof(trace::PassOn);
+    case RecordType::kSpawn: return sizeof(trace::Spawn);
+    case RecordType::kChildExit: return sizeof(trace::ChildExit);
+    case RecordType::kBadClose: return sizeof(trace::BadClose);
     case RecordType::kNone: break;
   }
   return 0;
@@ -60,6 +67,15 @@ size_t claimed_tail(const trace::RecordHeader& h) {
     case RecordType::kBind: return reinterpret_cast<const trace::Bind*>(base)->local.addr_len;
     case RecordType::kOpenAtExit: return reinterpret_cast<const trace::OpenAtExit*>(base)->local.addr_len;
     case RecordType::kExec: return reinterpret_cast<const trace::Exec*>(base)->path_len;
+    case RecordType::kSpawn: return reinterpret_cast<const trace::Spawn*>(base)->path_len;
+    case RecordType::kInheritedFd: {
+      // Two addresses: local (padded to 8), then a second tail with the peer.
+      auto& r = *reinterpret_cast<const trace::InheritedFd*>(base);
+      size_t local = trace::align_record(r.local.addr_len);
+      if (h.size < sizeof(r) + local + sizeof(trace::AddressTail)) return SIZE_MAX / 2;
+      auto* peer = reinterpret_cast<const trace::AddressTail*>(base + sizeof(r) + local);
+      return local + sizeof(trace::AddressTail) + peer->addr_len;
+    }
     default: return 0;
   }
 }

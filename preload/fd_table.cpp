@@ -31,12 +31,10 @@ FdSlot* FdTable::find_or_create(int fd) {
   return &page[fd & ((1 << kPageBits) - 1)];
 }
 
-bool FdTable::track(int fd, bool cloexec) {
+bool FdTable::track(int fd, bool cloexec, trace::IoCounters* counters) {
   FdSlot* slot = find_or_create(fd);
   if (!slot) return false;
-  slot->bytes_sent.store(0, std::memory_order_relaxed);
-  slot->bytes_received.store(0, std::memory_order_relaxed);
-  slot->last_io_ns.store(0, std::memory_order_relaxed);
+  slot->counters.store(counters, std::memory_order_relaxed);
   slot->flags.store(kTracked | (cloexec ? kCloexec : 0), std::memory_order_release);
   int seen = max_fd_.load(std::memory_order_relaxed);
   while (fd > seen && !max_fd_.compare_exchange_weak(seen, fd, std::memory_order_relaxed)) {
@@ -44,8 +42,18 @@ bool FdTable::track(int fd, bool cloexec) {
   return true;
 }
 
-void FdTable::untrack(int fd) {
-  if (FdSlot* slot = find(fd)) slot->flags.store(0, std::memory_order_release);
+void FdTable::untrack(int fd, bool closed) {
+  FdSlot* slot = find(fd);
+  if (!slot) return;
+  slot->flags.store(closed ? kClosedSocket : 0, std::memory_order_release);
+  slot->counters.store(nullptr, std::memory_order_relaxed);
+}
+
+void FdTable::forget_closed(int fd) {
+  FdSlot* slot = find(fd);
+  if (slot && slot->flags.load(std::memory_order_relaxed) == kClosedSocket) {
+    slot->flags.store(0, std::memory_order_relaxed);
+  }
 }
 
 void FdTable::set_cloexec(int fd, bool cloexec) {

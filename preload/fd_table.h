@@ -1,5 +1,5 @@
 // What the shim knows of each fd number: whether it is a socket it tracks,
-// and that socket's close-on-exec flag. Two-level and lock-free: pages of
+// that socket's close-on-exec flag, and where its I/O counters live. Two-level and lock-free: pages of
 // slots are mmap'd on first use and installed with a CAS; a look-up is two
 // loads, so close() of a non-socket fd costs next to nothing and is
 // async-signal-safe.
@@ -8,22 +8,25 @@
 #include <atomic>
 #include <cstdint>
 
+#include "connleak/trace_format.h"
+
 namespace connleak::shim {
 
 struct FdSlot {
-  std::atomic<uint32_t> flags{0};  // kTracked | kCloexec
+  std::atomic<uint32_t> flags{0};  // FdTable::k*
   uint32_t reserved = 0;
-  // Room for per-socket I/O counters (bytes, last I/O time).
-  std::atomic<uint64_t> bytes_sent{0};
-  std::atomic<uint64_t> bytes_received{0};
-  std::atomic<uint64_t> last_io_ns{0};
+  // The socket's counters record in the trace (shared by its dups).
+  std::atomic<trace::IoCounters*> counters{nullptr};
 };
-static_assert(sizeof(FdSlot) == 32);
+static_assert(sizeof(FdSlot) == 16);
 
 class FdTable {
  public:
   static constexpr uint32_t kTracked = 1;
   static constexpr uint32_t kCloexec = 2;
+  // Was a tracked socket until closed, and not reused since: a second
+  // close() of it is a double close.
+  static constexpr uint32_t kClosedSocket = 4;
   static constexpr int kPageBits = 10;
   static constexpr int kPages = 1024;
   static constexpr int kMaxFds = kPages << kPageBits;  // 1,048,576 = Linux nr_open default
@@ -35,10 +38,16 @@ class FdTable {
   }
   bool is_tracked(int fd) const { return tracked(fd) != nullptr; }
 
-  // Starts tracking `fd` (a new socket). Returns false when fd is beyond the
-  // table or memory for it cannot be had.
-  bool track(int fd, bool cloexec);
-  void untrack(int fd);
+  // The slot of `fd` whether tracked or not (nullptr beyond the table).
+  FdSlot* slot(int fd) const { return find(fd); }
+
+  // Starts tracking `fd` (a new socket, or a dup sharing `counters`).
+  // Returns false when fd is beyond the table or memory for it cannot be had.
+  bool track(int fd, bool cloexec, trace::IoCounters* counters = nullptr);
+  // Stops tracking; `closed` marks it as a closed socket (see kClosedSocket).
+  void untrack(int fd, bool closed = false);
+  // A successful close of an untracked fd: the number is no closed socket.
+  void forget_closed(int fd);
   void set_cloexec(int fd, bool cloexec);
   // Highest fd ever tracked, for the exit scan.
   int max_fd() const { return max_fd_.load(std::memory_order_relaxed); }

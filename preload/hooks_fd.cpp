@@ -23,12 +23,11 @@ void make_room_for(int fd) {
 }
 
 int close_common(int fd, CloseVia via, FILE* stream) {
-  connleak::trace::Close* record = tracing_started() ? tracker().begin_close(fd, via) : nullptr;
+  if (!tracing_started()) return stream ? real::fclose()(stream) : real::close()(fd);
+  Tracker::CloseTicket ticket = tracker().begin_close(fd, via);
   int result = stream ? real::fclose()(stream) : real::close()(fd);
-  if (record) {
-    ErrnoKeeper keep;
-    tracker().end_close(record, result == 0 ? 0 : errno);
-  }
+  ErrnoKeeper keep;
+  tracker().end_close(ticket, fd, result, errno);
   return result;
 }
 

@@ -1,31 +1,65 @@
-// Interposed process calls: exec (the image ends; close-on-exec sockets end
-// with it), vfork, _exit, dlopen. fork() itself is seen through
+// Interposed process calls: exec and posix_spawn (the image ends or a new
+// one starts; close-on-exec sockets end at exec), the wait family (how
+// children ended), vfork, _exit, dlopen. fork() itself is seen through
 // pthread_atfork handlers (shim_main.cpp), which also cover glibc-internal
 // forks such as daemon()'s.
 #include <alloca.h>
 #include <dlfcn.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "exec_env.h"
 #include "hook_support.h"
 
 using namespace connleak::shim;
 
 namespace {
 
+// Every exec goes through here: the sockets that may survive are noted, the
+// environment keeps the shim, and a failed exec is recorded as such. `call`
+// gets the environment to use.
 template <class Call>
-int exec_common(const char* path, Call&& call) {
-  if (tracing_started()) {
+int exec_common(const char* path, char* const* envp, Call&& call) {
+  if (!tracing_started()) return call(envp ? envp : environ);
+  NextImageEnv next(envp);
+  {
     ErrnoKeeper keep;
+    tracker().before_handing_over();
     tracker().on_exec(path);
   }
-  int result = call();
-  if (tracing_started()) {
-    ErrnoKeeper keep;
-    tracker().on_exec_failed(errno);
-  }
+  int result = call(next.envp());
+  ErrnoKeeper keep;
+  tracker().on_exec_failed(errno);
   return result;
+}
+
+template <class Spawn>
+int spawn_common(pid_t* pid, const char* path, char* const* envp, Spawn&& spawn) {
+  if (!tracing_started()) return spawn(pid, envp);
+  NextImageEnv next(envp);
+  {
+    ErrnoKeeper keep;
+    tracker().before_handing_over();
+  }
+  pid_t child = -1;
+  int result = spawn(&child, next.envp());
+  if (pid && result == 0) *pid = child;
+  ErrnoKeeper keep;
+  tracker().on_spawn(path, result == 0 ? child : -1, result);
+  return result;
+}
+
+// A child reaped with an exit or a fatal signal is recorded; stops and
+// continues are not ends.
+pid_t after_wait(pid_t child, int status) {
+  if (child > 0 && (WIFEXITED(status) || WIFSIGNALED(status)) && tracing_started()) {
+    ErrnoKeeper keep;
+    tracker().on_child_exit(child, status);
+  }
+  return child;
 }
 
 // execl()-style argument lists, gathered into an argv array on the stack.
@@ -47,43 +81,94 @@ int exec_common(const char* path, Call&& call) {
 }  // namespace
 
 CONNLEAK_EXPORT int execve(const char* path, char* const argv[], char* const envp[]) {
-  return exec_common(path, [&] { return real::execve()(path, argv, envp); });
+  return exec_common(path, envp, [&](char* const* env) { return real::execve()(path, argv, env); });
 }
 
 CONNLEAK_EXPORT int execv(const char* path, char* const argv[]) {
-  return exec_common(path, [&] { return real::execv()(path, argv); });
+  return exec_common(path, nullptr, [&](char* const* env) { return real::execve()(path, argv, env); });
 }
 
 CONNLEAK_EXPORT int execvp(const char* file, char* const argv[]) {
-  return exec_common(file, [&] { return real::execvp()(file, argv); });
+  return exec_common(file, nullptr, [&](char* const* env) { return real::execvpe()(file, argv, env); });
 }
 
 CONNLEAK_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
-  return exec_common(file, [&] { return real::execvpe()(file, argv, envp); });
+  return exec_common(file, envp, [&](char* const* env) { return real::execvpe()(file, argv, env); });
 }
 
 CONNLEAK_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
   char path[64];
   snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-  return exec_common(path, [&] { return real::fexecve()(fd, argv, envp); });
+  return exec_common(path, envp, [&](char* const* env) { return real::fexecve()(fd, argv, env); });
 }
 
 CONNLEAK_EXPORT int execl(const char* path, const char* arg, ...) {
   [[maybe_unused]] char** envp = nullptr;
   CONNLEAK_COLLECT_ARGS(arg, argv, envp, false);
-  return exec_common(path, [&] { return real::execv()(path, argv); });
+  return exec_common(path, nullptr, [&](char* const* env) { return real::execve()(path, argv, env); });
 }
 
 CONNLEAK_EXPORT int execlp(const char* file, const char* arg, ...) {
   [[maybe_unused]] char** envp = nullptr;
   CONNLEAK_COLLECT_ARGS(arg, argv, envp, false);
-  return exec_common(file, [&] { return real::execvp()(file, argv); });
+  return exec_common(file, nullptr, [&](char* const* env) { return real::execvpe()(file, argv, env); });
 }
 
 CONNLEAK_EXPORT int execle(const char* path, const char* arg, ...) {
   char** envp = nullptr;
   CONNLEAK_COLLECT_ARGS(arg, argv, envp, true);
-  return exec_common(path, [&] { return real::execve()(path, argv, envp); });
+  return exec_common(path, envp, [&](char* const* env) { return real::execve()(path, argv, env); });
+}
+
+CONNLEAK_EXPORT int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
+                                const posix_spawnattr_t* attributes, char* const argv[], char* const envp[]) {
+  return spawn_common(pid, path, envp, [&](pid_t* child, char* const* env) {
+    return real::posix_spawn()(child, path, actions, attributes, argv, env);
+  });
+}
+
+CONNLEAK_EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_actions_t* actions,
+                                 const posix_spawnattr_t* attributes, char* const argv[], char* const envp[]) {
+  return spawn_common(pid, file, envp, [&](pid_t* child, char* const* env) {
+    return real::posix_spawnp()(child, file, actions, attributes, argv, env);
+  });
+}
+
+CONNLEAK_EXPORT pid_t wait(int* status) {
+  int own = 0;
+  int* where = status ? status : &own;
+  return after_wait(real::wait()(where), *where);
+}
+
+CONNLEAK_EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
+  int own = 0;
+  int* where = status ? status : &own;
+  return after_wait(real::waitpid()(pid, where, options), *where);
+}
+
+CONNLEAK_EXPORT pid_t wait3(int* status, int options, rusage* usage) {
+  int own = 0;
+  int* where = status ? status : &own;
+  return after_wait(real::wait3()(where, options, usage), *where);
+}
+
+CONNLEAK_EXPORT pid_t wait4(pid_t pid, int* status, int options, rusage* usage) {
+  int own = 0;
+  int* where = status ? status : &own;
+  return after_wait(real::wait4()(pid, where, options, usage), *where);
+}
+
+// waitid() reports in a siginfo_t; it becomes a wait status.
+CONNLEAK_EXPORT int waitid(idtype_t type, id_t id, siginfo_t* info, int options) {
+  int result = real::waitid()(type, id, info, options);
+  if (result == 0 && info && info->si_pid > 0 && !(options & WNOWAIT)) {
+    if (info->si_code == CLD_EXITED) {
+      after_wait(info->si_pid, W_EXITCODE(info->si_status, 0));
+    } else if (info->si_code == CLD_KILLED || info->si_code == CLD_DUMPED) {
+      after_wait(info->si_pid, info->si_status | (info->si_code == CLD_DUMPED ? WCOREFLAG : 0));
+    }
+  }
+  return result;
 }
 
 // A vfork() child shares the parent's memory, so anything it records would

@@ -1,10 +1,13 @@
 // Start-up of the shim: reads the settings, starts the tracker, and registers
 // the process-level callbacks (fork handlers, exit handler).
+#include <dlfcn.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include <atomic>
 
+#include "exec_env.h"
 #include "hook_support.h"
 
 namespace connleak::shim {
@@ -23,14 +26,25 @@ void child_after_fork() {
 // other exit handler and library destructor, so their closes are seen.
 void exit_handler(int status, void*) { tracker().on_exit(status, trace::EndVia::kExit); }
 
+// What exec and posix_spawn put back into a scrubbed environment.
+void remember_settings_for_children(const Config& config) {
+  Dl_info self{};
+  char output_dir[PATH_MAX];
+  if (!dladdr(reinterpret_cast<void*>(&tracker), &self) || !self.dli_fname) return;
+  if (!realpath(config.output_dir, output_dir)) return;
+  remember_exec_settings(self.dli_fname, output_dir, config.stack_depth);
+}
+
 bool start_once() {
   int expected = kIdle;
   if (!g_state.compare_exchange_strong(expected, kStarting)) {
     return g_state.load(std::memory_order_acquire) == kStarted;
   }
   ErrnoKeeper keep;
-  bool started = tracker().start(read_config());
+  Config config = read_config();
+  bool started = tracker().start(config);
   if (started) {
+    remember_settings_for_children(config);
     // Registered once: a fork child inherits both registrations.
     pthread_atfork(prepare_fork, parent_after_fork, child_after_fork);
     ::on_exit(exit_handler, nullptr);

@@ -123,15 +123,20 @@ void TraceWriter::finish() {
   }
 }
 
-void TraceWriter::abandon() {
-  if (base_) munmap(base_, capacity_);
-  if (fd_ >= 0) real::close()(fd_);
+TraceWriter::Detached TraceWriter::detach() {
+  Detached detached{base_, capacity_, fd_};
   base_ = nullptr;
   fd_ = -1;
   used_.store(0, std::memory_order_relaxed);
   allocated_.store(0, std::memory_order_relaxed);
   lost_.store(0, std::memory_order_relaxed);
   warned_full_.store(false, std::memory_order_relaxed);
+  return detached;
+}
+
+void TraceWriter::release(const Detached& detached) {
+  if (detached.base) munmap(detached.base, detached.capacity);
+  if (detached.fd >= 0) real::close()(detached.fd);
 }
 
 }  // namespace connleak::shim

@@ -40,9 +40,15 @@ class TraceWriter {
 
   // Ends the trace: trims the file to its data. Later reservations fail.
   void finish();
-  // In a fork child: drops the parent's mapping and fd without touching the
-  // parent's file.
-  void abandon();
+  // In a fork child: lets go of the parent's file without touching it. The
+  // mapping stays readable until release(), so data can be carried over.
+  struct Detached {
+    char* base;
+    uint64_t capacity;
+    int fd;
+  };
+  Detached detach();
+  static void release(const Detached& detached);
 
   bool active() const { return base_ != nullptr; }
   int fd() const { return fd_; }

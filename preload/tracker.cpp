@@ -1,113 +1,17 @@
+// The Tracker's socket and fd bookkeeping; process life (start, fork,
+// exec, exit) is in tracker_process.cpp.
 #include "tracker.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "clock.h"
 #include "own_fds.h"
-#include "real_functions.h"
-#include "shim_log.h"
+#include "record_helpers.h"
 
 namespace connleak::shim {
-namespace {
-
-// The Fork record reserved by this thread before fork() (see before_fork).
-__attribute__((tls_model("initial-exec"))) thread_local trace::Fork* t_pending_fork = nullptr;
-
-void copy_address(trace::AddressTail* tail, const sockaddr* addr, socklen_t len) {
-  if (!addr || len == 0) {
-    tail->addr_len = 0;
-    return;
-  }
-  size_t n = len < trace::kMaxSockaddr ? len : trace::kMaxSockaddr;
-  tail->addr_len = uint16_t(n);
-  memcpy(tail + 1, addr, n);
-}
-
-size_t address_bytes(const sockaddr* addr, socklen_t len) {
-  if (!addr) return 0;
-  return len < trace::kMaxSockaddr ? len : trace::kMaxSockaddr;
-}
-
-// Reads a small /proc file into `buffer`; returns the bytes read.
-size_t read_proc_file(const char* path, char* buffer, size_t size) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return 0;
-  size_t total = 0;
-  while (total < size) {
-    ssize_t n = read(fd, buffer + total, size - total);
-    if (n <= 0) break;
-    total += size_t(n);
-  }
-  real::close()(fd);
-  return total;
-}
-
-uint8_t tcp_state_of(int fd) {
-  tcp_info info{};
-  socklen_t len = sizeof(info);
-  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
-  return info.tcpi_state;
-}
-
-}  // namespace
-
-bool Tracker::start(const Config& config) {
-  config_ = config;
-  if (config_.disabled) return false;
-  uintptr_t low = 0, high = 0;
-  ModuleMap::range_of(reinterpret_cast<const void*>(&tracker), &low, &high);
-  stacks_.configure(config_.stack_depth, low, high);
-  if (!open_trace(trace::Origin::kStarted, 0, "")) return false;
-  StackTable::warm_up();
-  modules_.scan(writer_);
-  active_.store(true, std::memory_order_release);
-  return true;
-}
-
-bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace) {
-  pid_ = getpid();
-  trace::FileHeader header{};
-  memcpy(header.magic, trace::kMagic, sizeof(header.magic));
-  header.version = trace::kFormatVersion;
-  header.min_reader_version = trace::kMinReaderVersion;
-  header.endian_marker = trace::kEndianMarker;
-  header.header_size = sizeof(header);
-  header.origin = uint32_t(origin);
-  header.pid = pid_;
-  header.ppid = getppid();
-  header.start_mono_ns = now_ns(CLOCK_MONOTONIC);
-  header.start_real_ns = now_ns(CLOCK_REALTIME);
-  header.parent_fork_offset = fork_offset;
-  strncpy(header.parent_trace, parent_trace, sizeof(header.parent_trace) - 1);
-  header.stack_depth = uint32_t(config_.stack_depth);
-  if (!writer_.create(config_.output_dir, pid_, header)) return false;
-  write_process_info();
-  return true;
-}
-
-void Tracker::write_process_info() {
-  // Static: one start at a time (start-up, or a fork child), and the stack
-  // may be a small signal stack.
-  static char exe[1024];
-  static char args[16384];
-  ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof(exe));
-  if (exe_len < 0) exe_len = 0;
-  size_t args_len = read_proc_file("/proc/self/cmdline", args, sizeof(args));
-  auto* record = writer_.reserve<trace::ProcessInfo>(size_t(exe_len) + args_len);
-  if (!record) return;
-  record->exe_len = uint32_t(exe_len);
-  record->args_len = uint32_t(args_len);
-  auto* bytes = reinterpret_cast<char*>(record + 1);
-  memcpy(bytes, exe, size_t(exe_len));
-  memcpy(bytes + exe_len, args, args_len);
-  writer_.publish(record, trace::RecordType::kProcessInfo);
-}
 
 void Tracker::on_socket(int fd, int domain, int type, int protocol, trace::OpenVia via) {
   bool cloexec = type & SOCK_CLOEXEC;
@@ -124,16 +28,35 @@ void Tracker::on_socket(int fd, int domain, int type, int protocol, trace::OpenV
   record->flags = uint8_t((cloexec ? trace::kFlagCloexec : 0) |
                           (type & SOCK_NONBLOCK ? trace::kFlagNonblock : 0));
   writer_.publish(record, trace::RecordType::kSocketOpen);
+  attach_counters(fd);
+}
+
+trace::IoCounters* Tracker::attach_counters(int fd, const trace::IoCounters* from) {
+  auto* counters = writer_.reserve<trace::IoCounters>();
+  if (!counters) return nullptr;
+  counters->fd = fd;
+  if (from) {
+    counters->bytes_sent = __atomic_load_n(&from->bytes_sent, __ATOMIC_RELAXED);
+    counters->bytes_received = __atomic_load_n(&from->bytes_received, __ATOMIC_RELAXED);
+    counters->last_io_ns = __atomic_load_n(&from->last_io_ns, __ATOMIC_RELAXED);
+  }
+  writer_.publish(counters, trace::RecordType::kIoCounters);
+  if (FdSlot* slot = fds_.tracked(fd)) slot->counters.store(counters, std::memory_order_release);
+  return counters;
 }
 
 void Tracker::on_connect(int fd, const sockaddr* peer, socklen_t len, int error) {
   if (!fds_.is_tracked(fd)) return;
+  on_connected(fd, peer, len, error, capture_stack());
+}
+
+void Tracker::on_connected(int fd, const sockaddr* peer, socklen_t len, int error, uint32_t stack_id) {
   auto* record = writer_.reserve<trace::Connect>(address_bytes(peer, len));
   if (!record) return;
   record->ts = now_ns();
   record->fd = fd;
   record->error = error;
-  record->stack_id = capture_stack();
+  record->stack_id = stack_id;
   copy_address(&record->peer, peer, len);
   writer_.publish(record, trace::RecordType::kConnect);
 }
@@ -151,6 +74,7 @@ void Tracker::on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t l
                            (flags & SOCK_NONBLOCK ? trace::kFlagNonblock : 0));
   copy_address(&record->peer, peer, len);
   writer_.publish(record, trace::RecordType::kAccept);
+  attach_counters(fd);
 }
 
 void Tracker::on_bind(int fd, const sockaddr* local, socklen_t len, int error) {
@@ -184,22 +108,44 @@ void Tracker::on_shutdown(int fd, int how) {
   writer_.publish(record, trace::RecordType::kShutdown);
 }
 
-trace::Close* Tracker::begin_close(int fd, trace::CloseVia via) {
-  if (!fds_.is_tracked(fd)) return nullptr;
+Tracker::CloseTicket Tracker::begin_close(int fd, trace::CloseVia via) {
+  CloseTicket ticket;
+  if (!fds_.is_tracked(fd)) {
+    FdSlot* slot = fds_.slot(fd);
+    ticket.closed_socket = slot && slot->flags.load(std::memory_order_relaxed) == FdTable::kClosedSocket;
+    return ticket;
+  }
   // Untrack before the kernel frees the number: a socket another thread
   // gets with it next is tracked after this.
-  fds_.untrack(fd);
-  auto* record = writer_.reserve<trace::Close>();
-  if (!record) return nullptr;
-  record->ts = now_ns();
-  record->fd = fd;
-  record->via = uint16_t(via);
-  return record;
+  fds_.untrack(fd, /*closed=*/true);
+  ticket.record = writer_.reserve<trace::Close>();
+  if (ticket.record) {
+    ticket.record->ts = now_ns();
+    ticket.record->fd = fd;
+    ticket.record->via = uint16_t(via);
+  }
+  return ticket;
 }
 
-void Tracker::end_close(trace::Close* record, int error) {
-  record->error = int16_t(error);
-  writer_.publish(record, trace::RecordType::kClose);
+void Tracker::end_close(const CloseTicket& ticket, int fd, int result, int error) {
+  if (ticket.record) {
+    ticket.record->error = int16_t(result == 0 ? 0 : error);
+    writer_.publish(ticket.record, trace::RecordType::kClose);
+    return;
+  }
+  if (result == 0) {
+    fds_.forget_closed(fd);  // the number held something else by now
+    return;
+  }
+  if (!ticket.closed_socket || error != EBADF) return;
+  // A second close of a socket the shim saw closed: a double close.
+  auto* record = writer_.reserve<trace::BadClose>();
+  if (!record) return;
+  record->ts = now_ns();
+  record->fd = fd;
+  record->error = error;
+  record->stack_id = capture_stack();
+  writer_.publish(record, trace::RecordType::kBadClose);
 }
 
 void Tracker::on_close_range(unsigned first, unsigned last, int flags, int error) {
@@ -212,7 +158,7 @@ void Tracker::on_close_range(unsigned first, unsigned last, int flags, int error
     if (flags & CLOSE_RANGE_CLOEXEC) {
       fds_.set_cloexec(fd, true);
     } else {
-      fds_.untrack(fd);
+      fds_.untrack(fd, /*closed=*/true);
     }
   }
   if (!any) return;
@@ -231,9 +177,10 @@ void Tracker::on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec) {
   // dup2/dup3 onto a tracked socket closes it, even when old_fd is no socket.
   if (!old_tracked && !fds_.is_tracked(new_fd)) return;
   if (old_tracked) {
-    if (!fds_.track(new_fd, cloexec)) count_lost(trace::LostReason::kFdTooLarge);
+    trace::IoCounters* counters = fds_.tracked(old_fd)->counters.load(std::memory_order_relaxed);
+    if (!fds_.track(new_fd, cloexec, counters)) count_lost(trace::LostReason::kFdTooLarge);
   } else {
-    fds_.untrack(new_fd);
+    fds_.untrack(new_fd);  // now refers to something that is no socket
   }
   auto* record = writer_.reserve<trace::Dup>();
   if (!record) return;
@@ -254,98 +201,6 @@ void Tracker::on_set_cloexec(int fd, bool cloexec) {
   record->fd = fd;
   record->cloexec = cloexec;
   writer_.publish(record, trace::RecordType::kSetCloexec);
-}
-
-void Tracker::before_fork() {
-  if (!active()) return;
-  t_pending_fork = writer_.reserve<trace::Fork>();
-  if (t_pending_fork) t_pending_fork->ts = now_ns();
-}
-
-void Tracker::after_fork_in_parent() {
-  trace::Fork* record = t_pending_fork;
-  t_pending_fork = nullptr;
-  if (!record) return;
-  // The fork handlers do not learn the child's pid; the child's trace names
-  // this record instead (FileHeader::parent_fork_offset).
-  record->child_pid = 0;
-  record->error = 0;
-  writer_.publish(record, trace::RecordType::kFork);
-}
-
-void Tracker::after_fork_in_child() {
-  // The child starts a trace of its own. It inherits the parent's fd table
-  // (its sockets are the child's too), stack ids and module list: the
-  // analyzer resolves those through the parent's trace, from the Fork record
-  // on.
-  trace::Fork* record = t_pending_fork;
-  t_pending_fork = nullptr;
-  uint64_t fork_offset = record ? writer_.offset_of(record) : 0;
-  char parent_trace[trace::kTraceNameMax];
-  memcpy(parent_trace, writer_.file_name(), sizeof(parent_trace));
-  writer_.abandon();
-  for (auto& lost : lost_) lost.store(0, std::memory_order_relaxed);
-  ended_.store(false, std::memory_order_relaxed);
-  if (!open_trace(trace::Origin::kForked, fork_offset, parent_trace)) {
-    active_.store(false, std::memory_order_release);
-  }
-}
-
-void Tracker::on_exec(const char* path) {
-  size_t len = path ? strnlen(path, 4096) : 0;
-  auto* record = writer_.reserve<trace::Exec>(len);
-  if (!record) return;
-  record->ts = now_ns();
-  record->path_len = uint32_t(len);
-  memcpy(record + 1, path, len);
-  writer_.publish(record, trace::RecordType::kExec);
-}
-
-void Tracker::on_exec_failed(int error) {
-  auto* record = writer_.reserve<trace::ExecFailed>();
-  if (!record) return;
-  record->ts = now_ns();
-  record->error = error;
-  writer_.publish(record, trace::RecordType::kExecFailed);
-}
-
-void Tracker::on_dlopen() { modules_.scan(writer_); }
-
-void Tracker::on_exit(int status, trace::EndVia via) {
-  if (ended_.exchange(true)) return;
-  // A vfork()ed child shares our memory and must not end the parent's trace.
-  if (getpid() != pid_) return;
-  uint64_t ts = now_ns();
-  write_open_sockets_at_exit(ts);
-  write_lost_counts();
-  if (auto* record = writer_.reserve<trace::ProcessEnd>()) {
-    record->ts = ts;
-    record->exit_status = status;
-    record->via = uint32_t(via);
-    writer_.publish(record, trace::RecordType::kProcessEnd);
-  }
-  writer_.finish();
-}
-
-// Asks the kernel about every socket still believed open, so the analyzer
-// can tell real leaks from sockets closed where the shim could not see.
-void Tracker::write_open_sockets_at_exit(uint64_t ts) {
-  int max_fd = fds_.max_fd();
-  for (int fd = 0; fd <= max_fd; ++fd) {
-    if (!fds_.is_tracked(fd)) continue;
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-    sockaddr_storage local{};
-    socklen_t len = sizeof(local);
-    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) len = 0;
-    auto* record = writer_.reserve<trace::OpenAtExit>(len);
-    if (!record) return;
-    record->ts = ts;
-    record->fd = fd;
-    record->tcp_state = tcp_state_of(fd);
-    copy_address(&record->local, reinterpret_cast<sockaddr*>(&local), len);
-    writer_.publish(record, trace::RecordType::kOpenAtExit);
-  }
 }
 
 int Tracker::own_fds(int out[kMaxOwnFds]) const {
@@ -409,5 +264,53 @@ void Tracker::write_lost_counts() {
 constinit Tracker g_tracker;
 
 Tracker& tracker() { return g_tracker; }
+
+}  // namespace connleak::shim
+
+namespace connleak::shim {
+
+// A socket that arrived over a unix socket (SCM_RIGHTS) is new to this
+// process: it is tracked from the recvmsg() that brought it, connected if
+// the kernel knows its peer.
+void Tracker::on_received_fds(const msghdr* message, int recv_flags) {
+  if (!message || !message->msg_control) return;
+  uint32_t stack_id = trace::kNoStack;
+  for (cmsghdr* c = CMSG_FIRSTHDR(message); c; c = CMSG_NXTHDR(const_cast<msghdr*>(message), c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
+    for (size_t i = 0; i < count; ++i) {
+      struct stat st;
+      if (fstat(fds[i], &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+      if (stack_id == trace::kNoStack) stack_id = capture_stack();
+      track_received_socket(fds[i], recv_flags & MSG_CMSG_CLOEXEC, stack_id);
+    }
+  }
+}
+
+void Tracker::track_received_socket(int fd, bool cloexec, uint32_t stack_id) {
+  if (!fds_.track(fd, cloexec)) return count_lost(trace::LostReason::kFdTooLarge);
+  auto* record = writer_.reserve<trace::SocketOpen>();
+  if (!record) return;
+  int value = 0;
+  socklen_t len = sizeof(value);
+  record->ts = now_ns();
+  record->fd = fd;
+  record->stack_id = stack_id;
+  record->domain = uint16_t(getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) == 0 ? value : 0);
+  len = sizeof(value);
+  record->type = uint16_t(getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) == 0 ? value : 0);
+  len = sizeof(value);
+  record->protocol = uint16_t(getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &value, &len) == 0 ? value : 0);
+  record->via = uint8_t(trace::OpenVia::kReceived);
+  record->flags = cloexec ? trace::kFlagCloexec : 0;
+  writer_.publish(record, trace::RecordType::kSocketOpen);
+  attach_counters(fd);
+  sockaddr_storage peer{};
+  socklen_t peer_len = sizeof(peer);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {
+    on_connected(fd, reinterpret_cast<sockaddr*>(&peer), peer_len, 0, stack_id);
+  }
+}
 
 }  // namespace connleak::shim

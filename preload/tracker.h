@@ -12,6 +12,7 @@
 
 #include <atomic>
 
+#include "clock.h"
 #include "config.h"
 #include "connleak/trace_format.h"
 #include "fd_table.h"
@@ -36,12 +37,30 @@ class Tracker {
   void on_listen(int fd, int backlog);
   void on_shutdown(int fd, int how);
 
+  // n bytes sent or received on fd. The hot path of every read and write:
+  // for an fd that is no tracked socket it costs one table look-up.
+  void on_io(int fd, ssize_t n, bool sent) {
+    if (n <= 0) return;
+    FdSlot* slot = fds_.tracked(fd);
+    if (!slot) return;
+    trace::IoCounters* counters = slot->counters.load(std::memory_order_relaxed);
+    if (!counters) return;
+    __atomic_fetch_add(sent ? &counters->bytes_sent : &counters->bytes_received, uint64_t(n),
+                       __ATOMIC_RELAXED);
+    __atomic_store_n(&counters->last_io_ns, now_ns(), __ATOMIC_RELAXED);
+  }
+  // Sockets that arrived with SCM_RIGHTS in a received message.
+  void on_received_fds(const msghdr* message, int recv_flags);
+
   // A close is recorded in two steps around the real call: the record's
   // place in the trace is taken before the fd number is released, so a
   // socket that another thread gets with the same number is ordered after.
-  // Returns nullptr for fds that are not tracked sockets.
-  trace::Close* begin_close(int fd, trace::CloseVia via);
-  void end_close(trace::Close* record, int error);
+  struct CloseTicket {
+    trace::Close* record = nullptr;  // a tracked socket's close
+    bool closed_socket = false;      // the fd was a socket closed before
+  };
+  CloseTicket begin_close(int fd, trace::CloseVia via);
+  void end_close(const CloseTicket& ticket, int fd, int result, int error);
   void on_close_range(unsigned first, unsigned last, int flags, int error);
   void on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec);
   void on_set_cloexec(int fd, bool cloexec);
@@ -51,8 +70,13 @@ class Tracker {
   void before_fork();
   void after_fork_in_child();
   void after_fork_in_parent();
+  // Before exec or posix_spawn: notes the sockets the next image may inherit.
+  void before_handing_over();
   void on_exec(const char* path);
   void on_exec_failed(int error);
+  void on_spawn(const char* path, pid_t child, int error);
+  // A child reaped by the wait family, with its wait status.
+  void on_child_exit(pid_t child, int wait_status);
   void on_dlopen();
   // Records the sockets still open and the end of the process; idempotent.
   void on_exit(int status, trace::EndVia via);
@@ -72,6 +96,13 @@ class Tracker {
  private:
   bool open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace);
   void write_process_info();
+  void record_inherited_fds();
+  void record_inherited_fd(int fd);
+  // Writes a counters record for fd (a copy of `from`, if given) and hooks
+  // it to the fd's slot.
+  trace::IoCounters* attach_counters(int fd, const trace::IoCounters* from = nullptr);
+  void track_received_socket(int fd, bool cloexec, uint32_t stack_id);
+  void on_connected(int fd, const sockaddr* peer, socklen_t len, int error, uint32_t stack_id);
   void write_open_sockets_at_exit(uint64_t ts);
   void write_lost_counts();
   uint32_t capture_stack() { return stacks_.capture(writer_); }

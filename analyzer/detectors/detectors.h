@@ -15,15 +15,30 @@ namespace connleak {
 struct Leak {
   std::string kind;
   Severity severity = Severity::kError;
-  StackRef stack;  // where it was created
-  int socket = -1; // index into Model::sockets
+  StackRef stack;   // where it was created (bad-close: the offending close)
+  int socket = -1;  // index into Model::sockets, -1 when none is known
+  int process = -1; // where it was seen (index into Model::processes)
+  int fd = -1;      // for a leak without a known socket
+};
+
+struct DetectorOptions {
+  // Also report sockets an image inherited at its start (exec, spawn) and
+  // still held at its end.
+  bool include_inherited = false;
 };
 
 // leaked-connection: a connected (connect/accept) socket still open when its
 // process ended. leaked-socket: any other socket still open then.
-std::vector<Leak> detect_leaked_sockets(const Model& model);
+std::vector<Leak> detect_leaked_sockets(const Model& model, const DetectorOptions& options);
+
+// inherited-socket: a socket without close-on-exec that lived on in the
+// image an exec or posix_spawn started.
+std::vector<Leak> detect_inherited_sockets(const Model& model);
+
+// bad-close: close() of a socket fd that was already closed.
+std::vector<Leak> detect_bad_closes(const Model& model);
 
 // Every detector, in report order.
-std::vector<Leak> run_detectors(const Model& model);
+std::vector<Leak> run_detectors(const Model& model, const DetectorOptions& options = {});
 
 }  // namespace connleak

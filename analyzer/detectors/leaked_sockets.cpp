@@ -2,13 +2,17 @@
 
 namespace connleak {
 
-std::vector<Leak> detect_leaked_sockets(const Model& model) {
+std::vector<Leak> detect_leaked_sockets(const Model& model, const DetectorOptions& options) {
   std::vector<Leak> leaks;
   for (size_t i = 0; i < model.sockets.size(); ++i) {
     const SocketLife& s = model.sockets[i];
     if (s.end != SocketEnd::kOpen) continue;
+    // Its parent's doing, reported there (inherited-socket), not here.
+    if (s.inherited_at_start && !options.include_inherited) continue;
     Leak leak;
     leak.socket = int(i);
+    leak.process = s.process;
+    leak.fd = s.fd;
     if (s.connected) {
       leak.kind = "leaked-connection";
       // The line that made the connection, not the one that made the socket.
@@ -21,7 +25,5 @@ std::vector<Leak> detect_leaked_sockets(const Model& model) {
   }
   return leaks;
 }
-
-std::vector<Leak> run_detectors(const Model& model) { return detect_leaked_sockets(model); }
 
 }  // namespace connleak

@@ -82,8 +82,14 @@ enum class RecordType : uint16_t {
   kOpenAtExit = 17,
   kLost = 18,
   kProcessEnd = 19,
+  kIoCounters = 20,
+  kInheritedFd = 21,
+  kPassOn = 22,
+  kSpawn = 23,
+  kChildExit = 24,
+  kBadClose = 25,
 };
-inline constexpr uint16_t kMaxRecordType = 19;
+inline constexpr uint16_t kMaxRecordType = 25;
 
 struct RecordHeader {
   uint16_t type;  // RecordType; stored last, with release ordering
@@ -131,7 +137,11 @@ struct Stack {
 static_assert(sizeof(Stack) == 16);
 
 // How a socket came to exist.
-enum class OpenVia : uint16_t { kSocket = 0, kSocketPair = 1 };
+enum class OpenVia : uint16_t {
+  kSocket = 0,
+  kSocketPair = 1,
+  kReceived = 2,  // an fd passed with SCM_RIGHTS; the stack is the recvmsg()
+};
 
 // Socket flags, as recorded at open.
 inline constexpr uint16_t kFlagCloexec = 1;
@@ -314,6 +324,86 @@ struct ProcessEnd {
   uint32_t via;  // EndVia
 };
 static_assert(sizeof(ProcessEnd) == 24);
+
+// A socket's activity, updated in place (atomic adds into the mapped file)
+// by every read/write/send/recv on it, so even a killed process's trace
+// holds its last values. Written right after the record that made the
+// socket known (SocketOpen, Accept, InheritedFd), and again in a fork
+// child for every socket it inherited.
+struct IoCounters {
+  RecordHeader h;
+  int32_t fd;
+  uint32_t reserved;
+  uint64_t bytes_sent;
+  uint64_t bytes_received;
+  uint64_t last_io_ns;  // CLOCK_MONOTONIC, 0 = no I/O yet
+};
+static_assert(sizeof(IoCounters) == 40);
+
+// An fd the process image had when it started (from /proc/self/fd): not
+// its own, so never its leak. Sockets carry what the kernel says of them.
+inline constexpr uint16_t kInheritedIsSocket = 1;
+inline constexpr uint16_t kInheritedCloexec = 2;
+struct InheritedFd {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;
+  uint16_t flags;  // kInherited*
+  uint16_t domain;
+  uint64_t inode;  // st_ino, to match the socket its previous image passed on
+  uint16_t type;
+  uint16_t protocol;
+  uint32_t reserved;
+  AddressTail local;  // then the local address bytes, then a second
+                      // AddressTail with the peer address
+};
+static_assert(sizeof(InheritedFd) == 48);
+
+// Before an exec or posix_spawn: a tracked socket without close-on-exec
+// that the next image may inherit, with its inode so the next image's
+// InheritedFd can be matched to it.
+struct PassOn {
+  RecordHeader h;
+  int32_t fd;
+  uint32_t reserved;
+  uint64_t inode;
+};
+static_assert(sizeof(PassOn) == 24);
+
+// posix_spawn() started a child image.
+struct Spawn {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t child_pid;  // -1 when it failed
+  int32_t error;
+  uint32_t path_len;
+  uint32_t reserved;
+  // char path[path_len];
+};
+static_assert(sizeof(Spawn) == 32);
+
+// The process reaped a child (wait family): how the child ended, which a
+// child killed by a signal cannot record itself.
+struct ChildExit {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t pid;
+  int32_t wait_status;  // as from waitpid(): WIFEXITED/WIFSIGNALED apply
+};
+static_assert(sizeof(ChildExit) == 24);
+
+// close() of a socket fd that was already closed (a double close, or a
+// close of a number the program no longer owned).
+struct BadClose {
+  RecordHeader h;
+  uint64_t ts;
+  int32_t fd;
+  int32_t error;  // what close() returned: EBADF, or 0 when it closed
+                  // whatever now had that number
+  uint32_t stack_id;
+  uint32_t reserved;
+};
+static_assert(sizeof(BadClose) == 32);
 
 constexpr size_t align_record(size_t n) {
   return (n + kRecordAlign - 1) & ~(kRecordAlign - 1);

@@ -1,0 +1,88 @@
+#include "finding_text.h"
+
+#include <cctype>
+#include <set>
+
+namespace connleak {
+namespace {
+
+std::string plural(size_t n, const std::string& one, const std::string& many) {
+  return std::to_string(n) + " " + (n == 1 ? one : many);
+}
+
+const char* was(size_t n) { return n == 1 ? "was" : "were"; }
+
+// "to 127.0.0.1:8080", or "to 3 peers (a, b, c)".
+std::string peers_phrase(const std::vector<LeakInstance>& instances) {
+  std::set<std::string> peers;
+  for (const auto& i : instances) {
+    if (!i.peer.empty()) peers.insert(i.peer);
+  }
+  if (peers.empty()) return "";
+  if (peers.size() == 1) return " to " + *peers.begin();
+  std::string list;
+  size_t shown = 0;
+  for (const auto& peer : peers) {
+    if (shown++ == 3) {
+      list += ", ...";
+      break;
+    }
+    list += (list.empty() ? "" : ", ") + peer;
+  }
+  return " to " + std::to_string(peers.size()) + " peers (" + list + ")";
+}
+
+std::string socket_noun(const LeakInstance& i, size_t n) {
+  std::string what = i.protocol == "tcp" || i.protocol == "udp" ? i.protocol : i.family + " " + i.protocol;
+  for (auto& c : what) c = char(i.protocol == "tcp" || i.protocol == "udp" ? toupper(c) : c);
+  if (i.listening) what = "listening " + what;
+  return what + (n == 1 ? " socket" : " sockets");
+}
+
+std::string leak_message(const Finding& f, const Model& model, const std::vector<Leak>& group) {
+  size_t n = f.instances.size();
+  const LeakInstance& first = f.instances.front();
+  if (f.kind == "leaked-connection") {
+    const SocketLife& s = model.sockets[size_t(group.front().socket)];
+    std::string verb = s.accepted ? " accepted here " : s.received ? " received here " : " opened here ";
+    return plural(n, "connection", "connections") + peers_phrase(f.instances) +
+           verb + was(n) + " never closed";
+  }
+  std::string where = first.listening && !first.local.empty() ? " on " + first.local : "";
+  return std::to_string(n) + " " + socket_noun(first, n) + where + " created here " + was(n) +
+         " never closed";
+}
+
+// "2 sockets created here without close-on-exec lived on in /bin/sleep (pid 12)"
+std::string inherited_message(const Finding& f, const Model& model, const std::vector<Leak>& group) {
+  std::set<std::string> images;
+  for (const auto& leak : group) {
+    const ProcessLife& p = model.processes[size_t(leak.process)];
+    images.insert(p.exe + " (pid " + std::to_string(p.pid) + ")");
+  }
+  std::string where = *images.begin();
+  if (images.size() > 1) where += " and " + plural(images.size() - 1, "other image", "other images");
+  size_t n = f.instances.size();
+  return plural(n, "socket", "sockets") + " created here without close-on-exec " + was(n) +
+         " inherited across exec by " + where;
+}
+
+std::string bad_close_message(const Finding& f) {
+  size_t n = f.instances.size();
+  const LeakInstance& first = f.instances.front();
+  std::string what = first.peer.empty() ? "" : " (it had held the connection to " + first.peer + ")";
+  if (n == 1) {
+    return "close(" + std::to_string(first.fd) + ") here closed a socket fd that was already closed" + what;
+  }
+  return plural(n, "close", "closes") + " here closed socket fds that were already closed";
+}
+
+}  // namespace
+
+std::string finding_message(const Finding& finding, const Model& model, const std::vector<Leak>& group) {
+  if (finding.kind == "inherited-socket") return inherited_message(finding, model, group);
+  if (finding.kind == "bad-close") return bad_close_message(finding);
+  return leak_message(finding, model, group);
+}
+
+}  // namespace connleak

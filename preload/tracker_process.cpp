@@ -1,0 +1,306 @@
+// The Tracker's view of the process's life: start-up (including the fds it
+// inherited), fork, exec, posix_spawn, reaped children, and the exit.
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "own_fds.h"
+#include "real_functions.h"
+#include "record_helpers.h"
+#include "shim_log.h"
+#include "tracker.h"
+
+namespace connleak::shim {
+namespace {
+
+// The Fork record reserved by this thread before fork() (see before_fork).
+__attribute__((tls_model("initial-exec"))) thread_local trace::Fork* t_pending_fork = nullptr;
+
+// Reads a small /proc file into `buffer`; returns the bytes read.
+size_t read_proc_file(const char* path, char* buffer, size_t size) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t total = 0;
+  while (total < size) {
+    ssize_t n = real::read()(fd, buffer + total, size - total);
+    if (n <= 0) break;
+    total += size_t(n);
+  }
+  real::close()(fd);
+  return total;
+}
+
+uint8_t tcp_state_of(int fd) {
+  tcp_info info{};
+  socklen_t len = sizeof(info);
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return 0;
+  return info.tcpi_state;
+}
+
+int socket_option(int fd, int option) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  return getsockopt(fd, SOL_SOCKET, option, &value, &len) == 0 ? value : 0;
+}
+
+// Calls `visit(fd)` for every fd open now, from /proc/self/fd, without
+// allocating (getdents64 into a stack buffer).
+template <class Visit>
+void for_each_open_fd(Visit&& visit) {
+  int dir = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return;
+  alignas(8) char buffer[4096];
+  for (;;) {
+    long n = syscall(SYS_getdents64, dir, buffer, sizeof(buffer));
+    if (n <= 0) break;
+    for (long offset = 0; offset < n;) {
+      auto* entry = reinterpret_cast<dirent64*>(buffer + offset);
+      offset += entry->d_reclen;
+      if (entry->d_name[0] < '0' || entry->d_name[0] > '9') continue;
+      int fd = atoi(entry->d_name);
+      if (fd != dir) visit(fd);
+    }
+  }
+  real::close()(dir);
+}
+
+}  // namespace
+
+bool Tracker::start(const Config& config) {
+  config_ = config;
+  if (config_.disabled) return false;
+  uintptr_t low = 0, high = 0;
+  ModuleMap::range_of(reinterpret_cast<const void*>(&tracker), &low, &high);
+  stacks_.configure(config_.stack_depth, low, high);
+  if (!open_trace(trace::Origin::kStarted, 0, "")) return false;
+  StackTable::warm_up();
+  modules_.scan(writer_);
+  record_inherited_fds();
+  active_.store(true, std::memory_order_release);
+  return true;
+}
+
+bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace) {
+  pid_ = getpid();
+  trace::FileHeader header{};
+  memcpy(header.magic, trace::kMagic, sizeof(header.magic));
+  header.version = trace::kFormatVersion;
+  header.min_reader_version = trace::kMinReaderVersion;
+  header.endian_marker = trace::kEndianMarker;
+  header.header_size = sizeof(header);
+  header.origin = uint32_t(origin);
+  header.pid = pid_;
+  header.ppid = getppid();
+  header.start_mono_ns = now_ns(CLOCK_MONOTONIC);
+  header.start_real_ns = now_ns(CLOCK_REALTIME);
+  header.parent_fork_offset = fork_offset;
+  strncpy(header.parent_trace, parent_trace, sizeof(header.parent_trace) - 1);
+  header.stack_depth = uint32_t(config_.stack_depth);
+  if (!writer_.create(config_.output_dir, pid_, header)) return false;
+  write_process_info();
+  return true;
+}
+
+void Tracker::write_process_info() {
+  // Static: one start at a time (start-up, or a fork child), and the stack
+  // may be a small signal stack.
+  static char exe[1024];
+  static char args[16384];
+  ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof(exe));
+  if (exe_len < 0) exe_len = 0;
+  size_t args_len = read_proc_file("/proc/self/cmdline", args, sizeof(args));
+  auto* record = writer_.reserve<trace::ProcessInfo>(size_t(exe_len) + args_len);
+  if (!record) return;
+  record->exe_len = uint32_t(exe_len);
+  record->args_len = uint32_t(args_len);
+  auto* bytes = reinterpret_cast<char*>(record + 1);
+  memcpy(bytes, exe, size_t(exe_len));
+  memcpy(bytes + exe_len, args, args_len);
+  writer_.publish(record, trace::RecordType::kProcessInfo);
+}
+
+void Tracker::before_fork() {
+  if (!active()) return;
+  t_pending_fork = writer_.reserve<trace::Fork>();
+  if (t_pending_fork) t_pending_fork->ts = now_ns();
+}
+
+void Tracker::after_fork_in_parent() {
+  trace::Fork* record = t_pending_fork;
+  t_pending_fork = nullptr;
+  if (!record) return;
+  // The fork handlers do not learn the child's pid; the child's trace names
+  // this record instead (FileHeader::parent_fork_offset).
+  record->child_pid = 0;
+  record->error = 0;
+  writer_.publish(record, trace::RecordType::kFork);
+}
+
+void Tracker::after_fork_in_child() {
+  // The child starts a trace of its own. It inherits the parent's fd table
+  // (its sockets are the child's too), stack ids and module list: the
+  // analyzer resolves those through the parent's trace, from the Fork record
+  // on.
+  trace::Fork* record = t_pending_fork;
+  t_pending_fork = nullptr;
+  uint64_t fork_offset = record ? writer_.offset_of(record) : 0;
+  char parent_trace[trace::kTraceNameMax];
+  memcpy(parent_trace, writer_.file_name(), sizeof(parent_trace));
+  // The parent's mapping stays until the inherited sockets' I/O counters
+  // have moved into the child's trace.
+  TraceWriter::Detached parent = writer_.detach();
+  for (auto& lost : lost_) lost.store(0, std::memory_order_relaxed);
+  ended_.store(false, std::memory_order_relaxed);
+  if (!open_trace(trace::Origin::kForked, fork_offset, parent_trace)) {
+    active_.store(false, std::memory_order_release);
+    TraceWriter::release(parent);
+    return;
+  }
+  for (int fd = 0; fd <= fds_.max_fd(); ++fd) {
+    if (FdSlot* slot = fds_.tracked(fd)) {
+      trace::IoCounters* saved = slot->counters.load(std::memory_order_relaxed);
+      slot->counters.store(nullptr, std::memory_order_relaxed);
+      attach_counters(fd, saved);
+    }
+  }
+  TraceWriter::release(parent);
+}
+
+void Tracker::on_exec(const char* path) {
+  size_t len = path ? strnlen(path, 4096) : 0;
+  auto* record = writer_.reserve<trace::Exec>(len);
+  if (!record) return;
+  record->ts = now_ns();
+  record->path_len = uint32_t(len);
+  memcpy(record + 1, path, len);
+  writer_.publish(record, trace::RecordType::kExec);
+}
+
+void Tracker::on_exec_failed(int error) {
+  auto* record = writer_.reserve<trace::ExecFailed>();
+  if (!record) return;
+  record->ts = now_ns();
+  record->error = error;
+  writer_.publish(record, trace::RecordType::kExecFailed);
+}
+
+void Tracker::on_dlopen() { modules_.scan(writer_); }
+
+void Tracker::on_exit(int status, trace::EndVia via) {
+  if (ended_.exchange(true)) return;
+  // A vfork()ed child shares our memory and must not end the parent's trace.
+  if (getpid() != pid_) return;
+  uint64_t ts = now_ns();
+  write_open_sockets_at_exit(ts);
+  write_lost_counts();
+  if (auto* record = writer_.reserve<trace::ProcessEnd>()) {
+    record->ts = ts;
+    record->exit_status = status;
+    record->via = uint32_t(via);
+    writer_.publish(record, trace::RecordType::kProcessEnd);
+  }
+  writer_.finish();
+}
+
+// Asks the kernel about every socket still believed open, so the analyzer
+// can tell real leaks from sockets closed where the shim could not see.
+void Tracker::write_open_sockets_at_exit(uint64_t ts) {
+  int max_fd = fds_.max_fd();
+  for (int fd = 0; fd <= max_fd; ++fd) {
+    if (!fds_.is_tracked(fd)) continue;
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    sockaddr_storage local{};
+    socklen_t len = sizeof(local);
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) len = 0;
+    auto* record = writer_.reserve<trace::OpenAtExit>(len);
+    if (!record) return;
+    record->ts = ts;
+    record->fd = fd;
+    record->tcp_state = tcp_state_of(fd);
+    copy_address(&record->local, reinterpret_cast<sockaddr*>(&local), len);
+    writer_.publish(record, trace::RecordType::kOpenAtExit);
+  }
+}
+
+
+// The fds this image started with are its parent's doing, not its leaks;
+// sockets among them are recorded so the analyzer can tell, and link them
+// to the image that passed them on.
+void Tracker::record_inherited_fds() {
+  for_each_open_fd([this](int fd) {
+    if (!owns_fd(fd)) record_inherited_fd(fd);
+  });
+}
+
+void Tracker::record_inherited_fd(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return;
+  int fd_flags = real::fcntl()(fd, F_GETFD, nullptr);
+  bool cloexec = fd_flags > 0 && (fd_flags & FD_CLOEXEC);
+  sockaddr_storage local{}, peer{};
+  socklen_t local_len = sizeof(local), peer_len = sizeof(peer);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) local_len = 0;
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) peer_len = 0;
+  size_t local_bytes = trace::align_record(address_bytes(reinterpret_cast<sockaddr*>(&local), local_len));
+  auto* record = writer_.reserve<trace::InheritedFd>(local_bytes + sizeof(trace::AddressTail) + peer_len);
+  if (!record) return;
+  record->ts = now_ns();
+  record->fd = fd;
+  record->flags = trace::kInheritedIsSocket | (cloexec ? trace::kInheritedCloexec : 0);
+  record->domain = uint16_t(socket_option(fd, SO_DOMAIN));
+  record->type = uint16_t(socket_option(fd, SO_TYPE));
+  record->protocol = uint16_t(socket_option(fd, SO_PROTOCOL));
+  record->inode = st.st_ino;
+  copy_address(&record->local, reinterpret_cast<sockaddr*>(&local), local_len);
+  auto* peer_tail = reinterpret_cast<trace::AddressTail*>(reinterpret_cast<char*>(record + 1) + local_bytes);
+  copy_address(peer_tail, reinterpret_cast<sockaddr*>(&peer), peer_len);
+  writer_.publish(record, trace::RecordType::kInheritedFd);
+  if (fds_.track(fd, cloexec)) attach_counters(fd);
+}
+
+// Every tracked socket without close-on-exec may live on in the next image;
+// its inode lets the analyzer recognise it there.
+void Tracker::before_handing_over() {
+  int max_fd = fds_.max_fd();
+  for (int fd = 0; fd <= max_fd; ++fd) {
+    FdSlot* slot = fds_.tracked(fd);
+    if (!slot || (slot->flags.load(std::memory_order_relaxed) & FdTable::kCloexec)) continue;
+    struct stat st;
+    if (fstat(fd, &st) != 0) continue;
+    auto* record = writer_.reserve<trace::PassOn>();
+    if (!record) return;
+    record->fd = fd;
+    record->inode = st.st_ino;
+    writer_.publish(record, trace::RecordType::kPassOn);
+  }
+}
+
+void Tracker::on_spawn(const char* path, pid_t child, int error) {
+  size_t len = path ? strnlen(path, 4096) : 0;
+  auto* record = writer_.reserve<trace::Spawn>(len);
+  if (!record) return;
+  record->ts = now_ns();
+  record->child_pid = child;
+  record->error = error;
+  record->path_len = uint32_t(len);
+  memcpy(record + 1, path, len);
+  writer_.publish(record, trace::RecordType::kSpawn);
+}
+
+void Tracker::on_child_exit(pid_t child, int wait_status) {
+  auto* record = writer_.reserve<trace::ChildExit>();
+  if (!record) return;
+  record->ts = now_ns();
+  record->pid = child;
+  record->wait_status = wait_status;
+  writer_.publish(record, trace::RecordType::kChildExit);
+}
+
+}  // namespace connleak::shim
