@@ -88,7 +88,8 @@ std::string endpoints(const LeakInstance& inst) {
 // The comma-separated facts after the endpoints; only the known ones.
 std::vector<std::string> instance_facts(const LeakInstance& inst, const ProcessSummary* proc) {
   std::vector<std::string> facts;
-  if (!inst.tcp_state.empty()) facts.push_back(inst.tcp_state);
+  bool peer_closed = inst.tcp_state == "CLOSE_WAIT";
+  if (!inst.tcp_state.empty() && !peer_closed) facts.push_back(inst.tcp_state);
   // "LISTEN, listening" would say the same thing twice.
   if (inst.listening && inst.tcp_state != "LISTEN") facts.push_back("listening");
   if (inst.inherited) facts.push_back("inherited from the parent process");
@@ -100,7 +101,10 @@ std::vector<std::string> instance_facts(const LeakInstance& inst, const ProcessS
   if (inst.bytes_sent) facts.push_back(plural(*inst.bytes_sent, "byte", "bytes") + " sent");
   if (inst.bytes_received)
     facts.push_back(plural(*inst.bytes_received, "byte", "bytes") + " received");
+  bool no_io = inst.bytes_sent == uint64_t(0) && inst.bytes_received == uint64_t(0);
+  if (no_io) facts.push_back("never used for I/O");
   if (inst.idle_ns) facts.push_back("idle for " + seconds(*inst.idle_ns) + " after its last I/O");
+  if (peer_closed) facts.push_back("the peer had already closed it (CLOSE_WAIT)");
   return facts;
 }
 

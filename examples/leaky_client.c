@@ -52,5 +52,6 @@ int main(void) {
   if (listener < 0) return 1;
   for (int i = 0; i < 3; i++) printf("status: %s\n", fetch_status(&server, listener) ? "ok" : "bad");
   close(listener);
+  usleep(300 * 1000); /* the rest of the program's work */
   return 0;
 }

@@ -137,25 +137,29 @@ CONNLEAK_EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn
 CONNLEAK_EXPORT pid_t wait(int* status) {
   int own = 0;
   int* where = status ? status : &own;
-  return after_wait(real::wait()(where), *where);
+  pid_t child = real::wait()(where);  // before *where is read
+  return after_wait(child, *where);
 }
 
 CONNLEAK_EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
   int own = 0;
   int* where = status ? status : &own;
-  return after_wait(real::waitpid()(pid, where, options), *where);
+  pid_t child = real::waitpid()(pid, where, options);  // before *where is read
+  return after_wait(child, *where);
 }
 
 CONNLEAK_EXPORT pid_t wait3(int* status, int options, rusage* usage) {
   int own = 0;
   int* where = status ? status : &own;
-  return after_wait(real::wait3()(where, options, usage), *where);
+  pid_t child = real::wait3()(where, options, usage);  // before *where is read
+  return after_wait(child, *where);
 }
 
 CONNLEAK_EXPORT pid_t wait4(pid_t pid, int* status, int options, rusage* usage) {
   int own = 0;
   int* where = status ? status : &own;
-  return after_wait(real::wait4()(pid, where, options, usage), *where);
+  pid_t child = real::wait4()(pid, where, options, usage);  // before *where is read
+  return after_wait(child, *where);
 }
 
 // waitid() reports in a siginfo_t; it becomes a wait status.
