@@ -31,14 +31,14 @@ void apply_root_status(Model& model, const RootStatus& root) {
 
 }  // namespace
 
-AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const std::optional<RootStatus>& root) {
+AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const AnalysisOptions& options) {
   std::vector<TraceFile> traces;
   for (const auto& path : find_trace_files(inputs)) traces.emplace_back(path);
   Model model = build_model(traces);
-  if (root) apply_root_status(model, *root);
+  if (options.root) apply_root_status(model, *options.root);
   Symbolizer symbolizer;
   AnalysisResult result;
-  result.report = build_report(model, run_detectors(model), symbolizer, tool_version());
+  result.report = build_report(model, run_detectors(model, options.detectors), symbolizer, tool_version());
   result.warnings = model.warnings;
   for (const auto& p : model.processes) {
     if (p.lost_events) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "detectors/detectors.h"
 #include "report.h"
 
 namespace connleak {
@@ -24,9 +25,13 @@ struct AnalysisResult {
   std::vector<std::string> warnings;  // for the log: missing parent traces, symbolizer issues
 };
 
+struct AnalysisOptions {
+  std::optional<RootStatus> root;
+  DetectorOptions detectors;
+};
+
 // Throws TraceError for missing, unreadable, truncated or corrupt traces.
-AnalysisResult analyze_traces(const std::vector<std::string>& inputs,
-                              const std::optional<RootStatus>& root = std::nullopt);
+AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const AnalysisOptions& options = {});
 
 // The formats `--format` accepts.
 const std::vector<std::string>& report_formats();

@@ -81,7 +81,10 @@ int run_command(const RunOptions& options) {
     root.exit_status = result.exit_code;
   }
   try {
-    AnalysisResult analysis = analyze_traces({output_dir.string()}, root);
+    AnalysisOptions analysis_options;
+    analysis_options.root = root;
+    analysis_options.detectors.include_inherited = options.report.include_inherited;
+    AnalysisResult analysis = analyze_traces({output_dir.string()}, analysis_options);
     emit_report(analysis, options.report, /*default_to_stderr=*/true);
     spdlog::info("traces are in {}", output_dir.string());
     return error_exit(analysis.report, options.report).value_or(result.exit_code);

@@ -24,6 +24,7 @@ struct ReportOptions {
   std::string format = "text";
   std::string report_file;  // empty: the subcommand's default stream
   std::optional<int> error_exitcode;
+  bool include_inherited = false;
 };
 
 void add_report_options(CLI::App& command, ReportOptions& options);

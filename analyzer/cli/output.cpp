@@ -14,9 +14,11 @@ void add_report_options(CLI::App& command, ReportOptions& options) {
       ->default_val("text");
   command.add_option("--report", options.report_file, "Write the report to FILE")->type_name("FILE");
   command.add_option("--error-exitcode", options.error_exitcode,
-                     "Exit with N when unsuppressed findings of error severity exist")
+                     "Exit with N when findings of error severity exist")
       ->type_name("N")
       ->check(CLI::Range(0, 255));
+  command.add_flag("--include-inherited", options.include_inherited,
+                   "Also report sockets a program inherited at its start and never closed");
 }
 
 void emit_report(const AnalysisResult& result, const ReportOptions& options, bool default_to_stderr) {
