@@ -77,11 +77,50 @@ std::string bad_close_message(const Finding& f) {
   return plural(n, "close", "closes") + " here closed socket fds that were already closed";
 }
 
+// How each API invalidates a session.
+std::string invalidator(const std::string& api) {
+  if (api == "curl_easy") return "curl_easy_cleanup";
+  if (api == "curl_multi") return "curl_multi_cleanup";
+  if (api == "curl_share") return "curl_share_cleanup";
+  if (api == "openssl_ssl") return "SSL_free";
+  if (api == "openssl_ctx") return "SSL_CTX_free";
+  return "connleak_session_end";
+}
+
+std::string session_api(const Finding& f) {
+  const auto& facts = f.instances.front().session_facts;
+  return facts ? facts->api : "unknown";
+}
+
+// "5 curl_easy sessions created here were never invalidated (no
+// curl_easy_cleanup); they still held 5 connections when the process ended"
+std::string leaked_session_message(const Finding& f) {
+  size_t n = f.instances.size();
+  std::string api = session_api(f);
+  size_t held = 0;
+  for (const auto& i : f.instances) held += i.session_facts ? i.session_facts->connections.size() : 0;
+  std::string message = plural(n, api + " session", api + " sessions") + " created here " + was(n) +
+                        " never invalidated (no " + invalidator(api) + ")";
+  if (held) {
+    message += std::string(n == 1 ? "; it" : "; they") + " still held " +
+               plural(held, "connection", "connections") + " when the process ended";
+  }
+  return message;
+}
+
+std::string churn_message(const Finding& f) {
+  std::string api = session_api(f);
+  return plural(f.instances.size(), api + " session", api + " sessions") +
+         " created here each did a single transfer: create one session and reuse it for every request";
+}
+
 }  // namespace
 
 std::string finding_message(const Finding& finding, const Model& model, const std::vector<Leak>& group) {
   if (finding.kind == "inherited-socket") return inherited_message(finding, model, group);
   if (finding.kind == "bad-close") return bad_close_message(finding);
+  if (finding.kind == "leaked-session") return leaked_session_message(finding);
+  if (finding.kind == "session-churn") return churn_message(finding);
   return leak_message(finding, model, group);
 }
 

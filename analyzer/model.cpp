@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstddef>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <set>
@@ -50,6 +51,8 @@ class Replay {
   void finish();
   void note_time(uint64_t ts) { last_ts_ = std::max(last_ts_, ts); }
   void on_io_counters(const trace::IoCounters& rec);
+  void on_session_begin(const RecordView& r);
+  void on_session_event(const trace::SessionEvent& rec);
   void on_inherited_fd(const RecordView& r);
 
   Model& model_;
@@ -63,6 +66,7 @@ class Replay {
   std::set<int> confirmed_;  // sockets the exit check found still open
   std::map<int, int> last_closed_at_;     // fd -> the socket it last held
   std::map<uint64_t, int> pending_pass_on_;  // for the next exec or spawn
+  std::map<uint64_t, int> live_sessions_;    // handle -> session index
 };
 
 std::string tail_string(std::string_view tail, size_t offset, size_t len) {
@@ -84,6 +88,18 @@ std::vector<std::string> split_args(std::string_view bytes) {
 std::string address_bytes(const trace::AddressTail& tail) {
   auto* bytes = reinterpret_cast<const char*>(&tail + 1);
   return std::string(bytes, tail.addr_len);
+}
+
+std::string session_api_name(trace::SessionApi api, const std::string& kind) {
+  switch (api) {
+    case trace::SessionApi::kCurlEasy: return "curl_easy";
+    case trace::SessionApi::kCurlMulti: return "curl_multi";
+    case trace::SessionApi::kCurlShare: return "curl_share";
+    case trace::SessionApi::kOpensslSsl: return "openssl_ssl";
+    case trace::SessionApi::kOpensslCtx: return "openssl_ctx";
+    case trace::SessionApi::kUser: return "user:" + kind;
+  }
+  return "unknown";
 }
 
 bool connect_established(int error) {
@@ -275,7 +291,65 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
                                    last == last_closed_at_.end() ? -1 : last->second});
       return;
     }
+    case RecordType::kSessionBegin: return on_session_begin(r);
+    case RecordType::kSessionEvent: return on_session_event(r.as<trace::SessionEvent>());
+    case RecordType::kSocketOwner: {
+      const auto& rec = r.as<trace::SocketOwner>();
+      auto socket = fds_.find(rec.fd);
+      auto session = live_sessions_.find(rec.handle);
+      if (socket != fds_.end() && session != live_sessions_.end()) sock(socket->second.socket).session = session->second;
+      return;
+    }
     case RecordType::kNone: return;
+  }
+}
+
+void Replay::on_session_begin(const RecordView& r) {
+  const auto& rec = r.as<trace::SessionBegin>();
+  note_time(rec.ts);
+  // The same address again: the old object was freed where the shim could
+  // not see (a library-internal free).
+  if (auto stale = live_sessions_.find(rec.handle); stale != live_sessions_.end()) {
+    model_.sessions[size_t(stale->second)].ended = true;
+    model_.sessions[size_t(stale->second)].end_mono_ns = rec.ts;
+  }
+  SessionLife s;
+  s.process = process_;
+  s.handle = rec.handle;
+  s.api = session_api_name(trace::SessionApi(rec.api), std::string(r.tail<trace::SessionBegin>().substr(0, rec.kind_len)));
+  s.stack = {process_, rec.stack_id};
+  s.created_mono_ns = rec.ts;
+  if (auto parent = live_sessions_.find(rec.parent); rec.parent && parent != live_sessions_.end()) {
+    s.parent = parent->second;
+  }
+  model_.sessions.push_back(std::move(s));
+  live_sessions_[rec.handle] = int(model_.sessions.size() - 1);
+}
+
+void Replay::on_session_event(const trace::SessionEvent& rec) {
+  note_time(rec.ts);
+  auto it = live_sessions_.find(rec.handle);
+  if (it == live_sessions_.end()) return;
+  SessionLife& s = model_.sessions[size_t(it->second)];
+  using Event = trace::SessionEventType;
+  switch (Event(rec.type)) {
+    case Event::kTransferDone:
+      ++s.completed_transfers;
+      s.last_transfer_mono_ns = rec.ts;
+      return;
+    case Event::kAddRef:
+      ++s.references;
+      return;
+    case Event::kRelease:
+      if (--s.references > 0) return;
+      [[fallthrough]];
+    case Event::kEnd:
+      s.ended = true;
+      s.end_mono_ns = rec.ts;
+      live_sessions_.erase(it);
+      return;
+    default:
+      return;  // reset, joined, left, shutdown: the timeline's, not the lifetime's
   }
 }
 
@@ -382,6 +456,10 @@ void Replay::finish() {
     p.end = ProcessEnd::kUnknown;  // killed, or crashed: no end record
     p.end_mono_ns = std::max(last_ts_, p.start_mono_ns);
   }
+  for (const auto& [handle, index] : live_sessions_) {
+    model_.sessions[size_t(index)].alive_at_end = true;
+    model_.sessions[size_t(index)].end_mono_ns = p.end_mono_ns;
+  }
   std::map<int, std::vector<int>> fds_by_socket;
   for (const auto& [fd, ref] : fds_) fds_by_socket[ref.socket].push_back(fd);
   for (auto& [socket, fds] : fds_by_socket) {
@@ -406,6 +484,26 @@ const std::vector<uint64_t>* Model::stack(const StackRef& ref) const {
     if (auto it = stacks.find(ref.id); it != stacks.end()) return &it->second;
   }
   return nullptr;
+}
+
+std::string Model::stack_key(const StackRef& ref) const {
+  const auto* ips = stack(ref);
+  if (!ips) return "(no stack)";
+  std::vector<ModuleInfo> modules = modules_of(ref.process);
+  std::string key;
+  char piece[64];
+  for (uint64_t ip : *ips) {
+    auto module = std::find_if(modules.begin(), modules.end(),
+                               [&](const ModuleInfo& m) { return ip >= m.low && ip < m.high; });
+    if (module == modules.end()) {
+      snprintf(piece, sizeof(piece), "?+%llx;", static_cast<unsigned long long>(ip));
+      key += piece;
+    } else {
+      snprintf(piece, sizeof(piece), "+%llx;", static_cast<unsigned long long>(ip - module->bias));
+      key += module->path + piece;
+    }
+  }
+  return key;
 }
 
 std::vector<ModuleInfo> Model::modules_of(int process) const {

@@ -87,6 +87,23 @@ struct SocketLife {
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   uint64_t last_io_mono_ns = 0;  // 0 = no I/O
+  int session = -1;  // the session that holds it (index into Model::sessions)
+};
+
+// A session: a libcurl handle, an OpenSSL SSL or SSL_CTX, or an annotated one.
+struct SessionLife {
+  int process = -1;
+  uint64_t handle = 0;
+  std::string api;  // "curl_easy", "curl_multi", "curl_share", "openssl_ssl", "openssl_ctx", "user:<kind>"
+  StackRef stack;   // where it was created
+  int parent = -1;  // made inside another session's call (libcurl's own SSL_CTX)
+  uint64_t created_mono_ns = 0;
+  bool ended = false;  // invalidated (cleanup, free, connleak_session_end)
+  uint64_t end_mono_ns = 0;
+  int references = 1;  // SSL_CTX: up_ref adds one, free takes one
+  uint64_t completed_transfers = 0;
+  uint64_t last_transfer_mono_ns = 0;
+  bool alive_at_end = false;  // still live when its process ended
 };
 
 // A socket that survived exec (or posix_spawn) into another image.
@@ -115,6 +132,7 @@ struct ReapedChild {
 struct Model {
   std::vector<ProcessLife> processes;
   std::vector<SocketLife> sockets;
+  std::vector<SessionLife> sessions;
   std::vector<Handover> handovers;
   std::vector<BadCloseEvent> bad_closes;
   std::vector<ReapedChild> reaped;
@@ -124,6 +142,15 @@ struct Model {
   const std::vector<uint64_t>* stack(const StackRef& ref) const;
   // The modules visible to a process (its own, then its fork ancestors').
   std::vector<ModuleInfo> modules_of(int process) const;
+  // The outermost session above `session` (itself when it has no parent);
+  // -1 for -1.
+  int root_session(int session) const {
+    while (session >= 0 && sessions[size_t(session)].parent >= 0) session = sessions[size_t(session)].parent;
+    return session;
+  }
+  // Identifies a stack across processes: module and offset per frame,
+  // which ASLR does not change.
+  std::string stack_key(const StackRef& ref) const;
 };
 
 // Replays the traces into a model. Throws TraceError for unreadable traces.

@@ -47,7 +47,41 @@ Json frame_json(const Frame& frame) {
   };
 }
 
+Json session_ref_json(const std::optional<SessionRef>& session) {
+  if (!session) return Json();
+  return Json{
+      {"api", session->api},
+      {"handle", hex_address(session->handle)},
+      {"function", string_or_null(session->function)},
+      {"file", string_or_null(session->file)},
+      {"line", session->line > 0 ? Json(session->line) : Json()},
+  };
+}
+
+// A session instance: what it is, what it did, what it still held.
+Json session_instance_json(const LeakInstance& inst) {
+  const SessionFacts& facts = *inst.session_facts;
+  Json connections = Json::array();
+  for (const HeldConnection& held : facts.connections) {
+    connections.push_back(Json{{"fd", held.fd},
+                               {"peer", string_or_null(held.peer)},
+                               {"local", string_or_null(held.local)},
+                               {"tcp_state", string_or_null(held.tcp_state)}});
+  }
+  return Json{
+      {"pid", inst.pid},
+      {"api", facts.api},
+      {"handle", hex_address(facts.handle)},
+      {"opened_ns", inst.opened_ns},
+      {"completed_transfers", facts.completed_transfers},
+      {"last_transfer_ns", optional_or_null(facts.last_transfer_ns)},
+      {"idle_ns", optional_or_null(inst.idle_ns)},
+      {"connections", std::move(connections)},
+  };
+}
+
 Json instance_json(const LeakInstance& inst) {
+  if (inst.session_facts) return session_instance_json(inst);
   return Json{
       {"pid", inst.pid},
       // A session instance has no fd of its own.
@@ -62,7 +96,7 @@ Json instance_json(const LeakInstance& inst) {
       {"bytes_sent", optional_or_null(inst.bytes_sent)},
       {"bytes_received", optional_or_null(inst.bytes_received)},
       {"tcp_state", string_or_null(inst.tcp_state)},
-      {"session", optional_or_null(inst.session)},
+      {"session", session_ref_json(inst.session)},
       {"listening", inst.listening},
       {"inherited", inst.inherited},
   };

@@ -85,6 +85,41 @@ std::string endpoints(const LeakInstance& inst) {
   return inst.local + " -> " + inst.peer;
 }
 
+// "the curl_easy session created at fetch_user (api.c:42)"
+std::string session_phrase(const SessionRef& session) {
+  std::string phrase = "the " + session.api + " session";
+  if (session.function.empty()) return phrase;
+  phrase += " created at " + session.function;
+  if (!session.file.empty()) {
+    std::string file = session.file.substr(session.file.find_last_of('/') + 1);
+    phrase += " (" + file + (session.line > 0 ? ":" + std::to_string(session.line) : "") + ")";
+  }
+  return phrase;
+}
+
+// A session instance: what it did and what it still holds, so a leaked
+// session and its connections read as one story.
+std::string session_line(const Report& report, const LeakInstance& inst) {
+  const SessionFacts& facts = *inst.session_facts;
+  const ProcessSummary* proc = find_process(report, inst);
+  char handle[32];
+  std::snprintf(handle, sizeof handle, "0x%llx", static_cast<unsigned long long>(facts.handle));
+  std::string line = "  in pid " + std::to_string(inst.pid);
+  if (proc != nullptr && !proc->exe.empty()) line += " (" + proc->exe + ")";
+  line += ": " + facts.api + " " + handle + ", " +
+          plural(facts.completed_transfers, "completed transfer", "completed transfers");
+  if (inst.idle_ns) line += ", idle for " + seconds(*inst.idle_ns) + " after its last transfer";
+  if (facts.connections.empty()) return line;
+  line += ", still holding " + plural(facts.connections.size(), "connection:", "connections:");
+  for (const HeldConnection& held : facts.connections) {
+    line += " fd " + std::to_string(held.fd);
+    if (!held.local.empty() || !held.peer.empty()) line += " " + held.local + " -> " + held.peer;
+    if (!held.tcp_state.empty()) line += " (" + held.tcp_state + ")";
+    if (&held != &facts.connections.back()) line += ";";
+  }
+  return line;
+}
+
 // The comma-separated facts after the endpoints; only the known ones.
 std::vector<std::string> instance_facts(const LeakInstance& inst, const ProcessSummary* proc) {
   std::vector<std::string> facts;
@@ -93,7 +128,7 @@ std::vector<std::string> instance_facts(const LeakInstance& inst, const ProcessS
   // "LISTEN, listening" would say the same thing twice.
   if (inst.listening && inst.tcp_state != "LISTEN") facts.push_back("listening");
   if (inst.inherited) facts.push_back("inherited from the parent process");
-  if (inst.session) facts.push_back("held by session " + *inst.session);
+  if (inst.session) facts.push_back("held by " + session_phrase(*inst.session));
   // Relative time only: absolute timestamps mean nothing in a CI log.
   if (proc != nullptr && covers(*proc, inst))
     facts.push_back("opened " + seconds(inst.opened_ns - proc->start_ns) +
@@ -109,6 +144,7 @@ std::vector<std::string> instance_facts(const LeakInstance& inst, const ProcessS
 }
 
 std::string instance_line(const Report& report, const LeakInstance& inst) {
+  if (inst.session_facts) return session_line(report, inst);
   const ProcessSummary* proc = find_process(report, inst);
   std::string line = "  in pid " + std::to_string(inst.pid);
   if (proc != nullptr && !proc->exe.empty()) line += " (" + proc->exe + ")";

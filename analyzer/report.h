@@ -29,7 +29,33 @@ struct ProcessSummary {
   uint64_t lost_events = 0;   // events the shim saw but could not record
 };
 
-// One leaked object (a socket, later a session) behind a finding.
+// The session that holds a connection, and where it was created.
+struct SessionRef {
+  std::string api;
+  uint64_t handle = 0;
+  std::string function;
+  std::string file;
+  int line = 0;
+};
+
+// A connection a leaked session still held at the end.
+struct HeldConnection {
+  int fd = -1;
+  std::string peer;
+  std::string local;
+  std::string tcp_state;
+};
+
+// Session facts, for leaked-session and session-churn instances.
+struct SessionFacts {
+  std::string api;
+  uint64_t handle = 0;
+  uint64_t completed_transfers = 0;
+  std::optional<uint64_t> last_transfer_ns;
+  std::vector<HeldConnection> connections;
+};
+
+// One leaked object (a socket or a session) behind a finding.
 struct LeakInstance {
   int pid = 0;
   int fd = -1;
@@ -45,7 +71,8 @@ struct LeakInstance {
   std::string tcp_state;  // "ESTABLISHED", "CLOSE_WAIT", ... "" = unknown / not TCP
   bool listening = false;
   bool inherited = false;  // came from the parent across fork()
-  std::optional<std::string> session;  // the session that held it; none yet
+  std::optional<SessionRef> session;  // the session that held this socket
+  std::optional<SessionFacts> session_facts;  // this instance is a session
 };
 
 struct Finding {

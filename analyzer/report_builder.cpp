@@ -29,25 +29,6 @@ std::string tcp_state_name(uint8_t state) {
   return state < std::size(names) ? names[state] : "";
 }
 
-// Identifies a recorded stack across processes: module and offset per
-// frame, which ASLR does not change.
-std::string address_key(const Model& model, const StackRef& ref) {
-  const auto* ips = model.stack(ref);
-  if (!ips) return "(no stack)";
-  std::vector<ModuleInfo> modules = model.modules_of(ref.process);
-  std::ostringstream key;
-  for (uint64_t ip : *ips) {
-    auto module = std::find_if(modules.begin(), modules.end(),
-                               [&](const ModuleInfo& m) { return ip >= m.low && ip < m.high; });
-    if (module == modules.end()) {
-      key << "?+" << std::hex << ip << ';';
-    } else {
-      key << module->path << '+' << std::hex << (ip - module->bias) << ';';
-    }
-  }
-  return key.str();
-}
-
 // Frames as source positions (or function and module, without debug
 // info); a stack with an unnamed frame keeps its module offsets, so
 // unrelated unsymbolized stacks never merge.
@@ -82,7 +63,39 @@ ProcessSummary summarize(const ProcessLife& p) {
   return s;
 }
 
+// The connections a session still held when its process ended.
+std::vector<HeldConnection> held_connections(const Model& model, int session) {
+  std::vector<HeldConnection> held;
+  for (const SocketLife& s : model.sockets) {
+    if (s.end != SocketEnd::kOpen || !s.connected || model.root_session(s.session) != session) continue;
+    held.push_back({s.open_fds.empty() ? s.fd : s.open_fds.front(), format_address(s.peer),
+                    format_address(s.local), tcp_state_name(s.tcp_state)});
+  }
+  return held;
+}
+
+LeakInstance session_instance(const Model& model, const Leak& leak) {
+  const SessionLife& s = model.sessions[size_t(leak.session)];
+  const ProcessLife& p = model.processes[size_t(s.process)];
+  LeakInstance i;
+  i.pid = p.pid;
+  i.opened_ns = p.to_real_ns(s.created_mono_ns);
+  SessionFacts facts;
+  facts.api = s.api;
+  facts.handle = s.handle;
+  facts.completed_transfers = s.completed_transfers;
+  bool leaked = leak.kind == "leaked-session";
+  if (s.last_transfer_mono_ns) {
+    facts.last_transfer_ns = p.to_real_ns(s.last_transfer_mono_ns);
+    if (leaked) i.idle_ns = s.end_mono_ns - s.last_transfer_mono_ns;
+  }
+  if (leaked) facts.connections = held_connections(model, leak.session);
+  i.session_facts = std::move(facts);
+  return i;
+}
+
 LeakInstance instance_of(const Model& model, const Leak& leak) {
+  if (leak.session >= 0) return session_instance(model, leak);
   const ProcessLife& p = model.processes[size_t(leak.process)];
   LeakInstance i;
   i.pid = p.pid;
@@ -111,15 +124,42 @@ LeakInstance instance_of(const Model& model, const Leak& leak) {
   return i;
 }
 
+// A leaked session comes before the connections it holds: one story.
+int kind_rank(const std::string& kind) {
+  static const char* const order[] = {"leaked-session", "leaked-connection", "leaked-socket",
+                                      "session-churn",  "inherited-socket",  "bad-close"};
+  for (size_t i = 0; i < std::size(order); ++i) {
+    if (kind == order[i]) return int(i);
+  }
+  return int(std::size(order));
+}
+
 void sort_findings(std::vector<Finding>& findings) {
   std::stable_sort(findings.begin(), findings.end(), [](const Finding& a, const Finding& b) {
     if (a.severity != b.severity) return a.severity == Severity::kError;
+    if (kind_rank(a.kind) != kind_rank(b.kind)) return kind_rank(a.kind) < kind_rank(b.kind);
     if (a.count() != b.count()) return a.count() > b.count();
     return a.message < b.message;
   });
 }
 
 }  // namespace
+
+// The session and the first frame of its creation stack.
+SessionRef session_ref(const Model& model, int session, std::map<std::string, std::vector<Frame>>& symbolized,
+                       Symbolizer& symbolizer) {
+  const SessionLife& s = model.sessions[size_t(session)];
+  SessionRef ref{s.api, s.handle, "", "", 0};
+  std::string key = model.stack_key(s.stack);
+  auto it = symbolized.find(key);
+  if (it == symbolized.end()) it = symbolized.emplace(key, symbolize_stack(model, s.stack, symbolizer)).first;
+  if (!it->second.empty()) {
+    ref.function = it->second.front().function;
+    ref.file = it->second.front().file;
+    ref.line = it->second.front().line;
+  }
+  return ref;
+}
 
 std::vector<Frame> symbolize_stack(const Model& model, const StackRef& ref, Symbolizer& symbolizer) {
   std::vector<Frame> frames;
@@ -145,7 +185,7 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
   std::map<std::string, std::vector<Frame>> symbolized;  // by address key
   std::map<std::pair<std::string, std::string>, std::vector<Leak>> groups;
   for (const auto& leak : leaks) {
-    std::string addresses = address_key(model, leak.stack);
+    std::string addresses = model.stack_key(leak.stack);
     auto it = symbolized.find(addresses);
     if (it == symbolized.end()) {
       it = symbolized.emplace(addresses, symbolize_stack(model, leak.stack, symbolizer)).first;
@@ -157,11 +197,15 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
     Finding f;
     f.kind = key.first;
     f.severity = group.front().severity;
-    f.stack = symbolized[address_key(model, group.front().stack)];
+    f.stack = symbolized[model.stack_key(group.front().stack)];
     std::set<int> pids;
     std::set<std::string> exes;
     for (const auto& leak : group) {
       f.instances.push_back(instance_of(model, leak));
+      if (leak.socket >= 0) {
+        int owner = model.root_session(model.sockets[size_t(leak.socket)].session);
+        if (owner >= 0) f.instances.back().session = session_ref(model, owner, symbolized, symbolizer);
+      }
       pids.insert(f.instances.back().pid);
       exes.insert(model.processes[size_t(leak.process)].exe);
     }
@@ -179,6 +223,8 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
                                             [](const SocketLife& s) {
                                               return !s.inherited && !s.inherited_at_start;
                                             }));
+  sum.sessions_created = size_t(std::count_if(model.sessions.begin(), model.sessions.end(),
+                                              [](const SessionLife& s) { return s.parent < 0; }));
   sum.processes = model.processes.size();
   return report;
 }

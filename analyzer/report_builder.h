@@ -3,6 +3,7 @@
 // each finding.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -18,5 +19,10 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
 
 // The symbolized frames of a recorded stack, inline frames expanded.
 std::vector<Frame> symbolize_stack(const Model& model, const StackRef& ref, Symbolizer& symbolizer);
+
+// The session `session` and where it was created, for the connections it
+// holds. `symbolized` caches stacks by Model::stack_key.
+SessionRef session_ref(const Model& model, int session, std::map<std::string, std::vector<Frame>>& symbolized,
+                       Symbolizer& symbolizer);
 
 }  // namespace connleak

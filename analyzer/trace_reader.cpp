@@ -44,6 +44,9 @@ size_t fixed_size(RecordType type) {
     case RecordType::kSpawn: return sizeof(trace::Spawn);
     case RecordType::kChildExit: return sizeof(trace::ChildExit);
     case RecordType::kBadClose: return sizeof(trace::BadClose);
+    case RecordType::kSessionBegin: return sizeof(trace::SessionBegin);
+    case RecordType::kSessionEvent: return sizeof(trace::SessionEvent);
+    case RecordType::kSocketOwner: return sizeof(trace::SocketOwner);
     case RecordType::kNone: break;
   }
   return 0;
@@ -68,6 +71,7 @@ size_t claimed_tail(const trace::RecordHeader& h) {
     case RecordType::kOpenAtExit: return reinterpret_cast<const trace::OpenAtExit*>(base)->local.addr_len;
     case RecordType::kExec: return reinterpret_cast<const trace::Exec*>(base)->path_len;
     case RecordType::kSpawn: return reinterpret_cast<const trace::Spawn*>(base)->path_len;
+    case RecordType::kSessionBegin: return reinterpret_cast<const trace::SessionBegin*>(base)->kind_len;
     case RecordType::kInheritedFd: {
       // Two addresses: local (padded to 8), then a second tail with the peer.
       auto& r = *reinterpret_cast<const trace::InheritedFd*>(base);

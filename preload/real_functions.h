@@ -15,6 +15,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+// Declarations only: the shim does not link libcurl or OpenSSL.
+#include <curl/curl.h>
+#include <openssl/ssl.h>
+
 
 namespace connleak::real {
 

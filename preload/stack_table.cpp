@@ -67,14 +67,15 @@ void StackTable::reset() {
 uint32_t StackTable::capture(TraceWriter& writer) {
   void* frames[kMaxStackDepth + 16];
   int n = unwind(frames, depth_ + 16);
-  // Cut the shim's own frames (the wrapper, the tracker, this function).
-  int first = 0;
-  while (first < n && uintptr_t(frames[first]) >= shim_low_ && uintptr_t(frames[first]) < shim_high_) {
-    ++first;
-  }
-  int depth = n - first < depth_ ? n - first : depth_;
+  // Cut the shim's own frames: the wrapper, the tracker, this function, and
+  // wrappers further down (libcurl calling its own curl_multi_perform).
   uint64_t ips[kMaxStackDepth];
-  for (int i = 0; i < depth; ++i) ips[i] = uint64_t(uintptr_t(frames[first + i]));
+  int depth = 0;
+  for (int i = 0; i < n && depth < depth_; ++i) {
+    auto ip = uintptr_t(frames[i]);
+    if (ip >= shim_low_ && ip < shim_high_) continue;
+    ips[depth++] = uint64_t(ip);
+  }
   return intern(writer, ips, depth);
 }
 

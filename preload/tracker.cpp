@@ -29,6 +29,7 @@ void Tracker::on_socket(int fd, int domain, int type, int protocol, trace::OpenV
                           (type & SOCK_NONBLOCK ? trace::kFlagNonblock : 0));
   writer_.publish(record, trace::RecordType::kSocketOpen);
   attach_counters(fd);
+  note_owner_of_new_socket(fd);
 }
 
 trace::IoCounters* Tracker::attach_counters(int fd, const trace::IoCounters* from) {
@@ -75,6 +76,7 @@ void Tracker::on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t l
   copy_address(&record->peer, peer, len);
   writer_.publish(record, trace::RecordType::kAccept);
   attach_counters(fd);
+  note_owner_of_new_socket(fd);
 }
 
 void Tracker::on_bind(int fd, const sockaddr* local, socklen_t len, int error) {

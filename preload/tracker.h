@@ -66,6 +66,13 @@ class Tracker {
   void on_set_cloexec(int fd, bool cloexec);
   bool is_tracked(int fd) const { return fds_.is_tracked(fd); }
 
+  // Sessions (libcurl, OpenSSL, connleak.h annotations).
+  void on_session_begin(const void* handle, trace::SessionApi api, const char* kind = nullptr);
+  void on_session_event(const void* handle, trace::SessionApi api, trace::SessionEventType type,
+                        const void* other = nullptr);
+  // `fd` belongs to the session at `handle` (SSL_set_fd).
+  void on_socket_owner(int fd, const void* handle, trace::SessionApi api);
+
   // fork() handlers (pthread_atfork, so glibc-internal forks count too).
   void before_fork();
   void after_fork_in_child();
@@ -103,6 +110,8 @@ class Tracker {
   trace::IoCounters* attach_counters(int fd, const trace::IoCounters* from = nullptr);
   void track_received_socket(int fd, bool cloexec, uint32_t stack_id);
   void on_connected(int fd, const sockaddr* peer, socklen_t len, int error, uint32_t stack_id);
+  // A new socket made inside a session's call belongs to that session.
+  void note_owner_of_new_socket(int fd);
   void write_open_sockets_at_exit(uint64_t ts);
   void write_lost_counts();
   uint32_t capture_stack() { return stacks_.capture(writer_); }

@@ -8,12 +8,12 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config
-  # the shim: stacks
-  libunwind-dev
+  # the shim: stacks; the session APIs it interposes (headers only)
+  libunwind-dev libcurl4-openssl-dev libssl-dev
   # the analyzer: symbolization, logging, CLI, JSON
   libdw-dev libelf-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   # tests
-  catch2 python3
+  catch2 python3 openssl
 )
 
 as_root() {

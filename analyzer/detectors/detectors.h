@@ -19,12 +19,15 @@ struct Leak {
   int socket = -1;  // index into Model::sockets, -1 when none is known
   int process = -1; // where it was seen (index into Model::processes)
   int fd = -1;      // for a leak without a known socket
+  int session = -1; // index into Model::sessions, for session findings
 };
 
 struct DetectorOptions {
   // Also report sockets an image inherited at its start (exec, spawn) and
   // still held at its end.
   bool include_inherited = false;
+  // session-churn: this many single-transfer sessions from one call site.
+  int churn_threshold = 3;
 };
 
 // leaked-connection: a connected (connect/accept) socket still open when its
@@ -37,6 +40,12 @@ std::vector<Leak> detect_inherited_sockets(const Model& model);
 
 // bad-close: close() of a socket fd that was already closed.
 std::vector<Leak> detect_bad_closes(const Model& model);
+
+// leaked-session: a session the program made and never invalidated.
+std::vector<Leak> detect_leaked_sessions(const Model& model);
+
+// session-churn: one call site made many sessions that each did one transfer.
+std::vector<Leak> detect_session_churn(const Model& model, const DetectorOptions& options);
 
 // Every detector, in report order.
 std::vector<Leak> run_detectors(const Model& model, const DetectorOptions& options = {});

@@ -9,6 +9,11 @@ std::vector<Leak> detect_leaked_sockets(const Model& model, const DetectorOption
     if (s.end != SocketEnd::kOpen) continue;
     // Its parent's doing, reported there (inherited-socket), not here.
     if (s.inherited_at_start && !options.include_inherited) continue;
+    // A leaked session's own machinery (libcurl's wake-up socketpair) is
+    // part of the leaked-session finding; its connections stay findings of
+    // their own, naming the session.
+    int owner = model.root_session(s.session);
+    if (owner >= 0 && model.sessions[size_t(owner)].alive_at_end && !s.connected) continue;
     Leak leak;
     leak.socket = int(i);
     leak.process = s.process;

@@ -88,8 +88,11 @@ enum class RecordType : uint16_t {
   kSpawn = 23,
   kChildExit = 24,
   kBadClose = 25,
+  kSessionBegin = 26,
+  kSessionEvent = 27,
+  kSocketOwner = 28,
 };
-inline constexpr uint16_t kMaxRecordType = 25;
+inline constexpr uint16_t kMaxRecordType = 28;
 
 struct RecordHeader {
   uint16_t type;  // RecordType; stored last, with release ordering
@@ -404,6 +407,64 @@ struct BadClose {
   uint32_t reserved;
 };
 static_assert(sizeof(BadClose) == 32);
+
+// Sessions: objects that hold connections (a libcurl handle, an OpenSSL
+// SSL_CTX, a program's own pool annotated with connleak.h).
+enum class SessionApi : uint16_t {
+  kCurlEasy = 0,
+  kCurlMulti = 1,
+  kCurlShare = 2,
+  kOpensslSsl = 3,
+  kOpensslCtx = 4,
+  kUser = 5,  // kind name in the record
+};
+
+// A session came to life at `handle`. When it was made inside a call of
+// another session (libcurl making its own SSL_CTX), `parent` is that one.
+struct SessionBegin {
+  RecordHeader h;
+  uint64_t ts;
+  uint64_t handle;
+  uint64_t parent;  // 0 = made by the program itself
+  uint32_t stack_id;
+  uint16_t api;       // SessionApi
+  uint16_t kind_len;  // kUser: the kind's length
+  // char kind[kind_len];
+};
+static_assert(sizeof(SessionBegin) == 40);
+
+enum class SessionEventType : uint16_t {
+  kEnd = 0,           // cleanup/free/connleak_session_end: invalidated
+  kTransferDone = 1,  // a transfer completed
+  kReset = 2,         // curl_easy_reset
+  kAddRef = 3,        // SSL_CTX_up_ref
+  kRelease = 4,       // SSL_CTX_free: one reference less
+  kJoined = 5,        // curl_multi_add_handle: `other` is the multi
+  kLeft = 6,          // curl_multi_remove_handle
+  kShutdown = 7,      // SSL_shutdown
+};
+
+struct SessionEvent {
+  RecordHeader h;
+  uint64_t ts;
+  uint64_t handle;
+  uint64_t other;  // kJoined/kLeft: the multi handle
+  uint16_t api;    // SessionApi
+  uint16_t type;   // SessionEventType
+  uint32_t reserved;
+};
+static_assert(sizeof(SessionEvent) == 40);
+
+// A socket belongs to a session: it was made inside one of the session's
+// calls (curl_easy_perform), or given to it (SSL_set_fd).
+struct SocketOwner {
+  RecordHeader h;
+  uint64_t handle;
+  int32_t fd;
+  uint16_t api;  // SessionApi
+  uint16_t reserved;
+};
+static_assert(sizeof(SocketOwner) == 24);
 
 constexpr size_t align_record(size_t n) {
   return (n + kRecordAlign - 1) & ~(kRecordAlign - 1);

@@ -87,7 +87,7 @@ LeakInstance bare_socket() {
   inst.protocol = "udp";
   inst.opened_ns = kStart;
   inst.inherited = true;
-  inst.session = "curl_easy#3";
+  inst.session = connleak::SessionRef{"curl_easy", 0x1000, "fetch_user", "/src/api.c", 42};
   return inst;
 }
 
@@ -243,7 +243,10 @@ TEST_CASE("json report: instances, known and unknown", "[render][json]") {
   CHECK(u["bytes_sent"].is_null());
   CHECK(u["bytes_received"].is_null());
   CHECK(u["tcp_state"].is_null());
-  CHECK(u["session"] == "curl_easy#3");
+  CHECK(u["session"]["api"] == "curl_easy");
+  CHECK(u["session"]["handle"] == "0x1000");
+  CHECK(u["session"]["function"] == "fetch_user");
+  CHECK(u["session"]["line"] == 42);
   CHECK(u["inherited"] == true);
 }
 
@@ -285,7 +288,8 @@ TEST_CASE("text report: LeakSanitizer-style blocks", "[render][text]") {
   CHECK(has_line(lines, "connleak: inherited-socket: a socket without close-on-exec survived "
                         "an exec into /tmp/child"));
   CHECK(has_line(lines, "  in pid 124 (/tmp/child): fd 7 inet udp socket, "
-                        "inherited from the parent process, held by session curl_easy#3"));
+                        "inherited from the parent process, held by the curl_easy session created at "
+                        "fetch_user (api.c:42)"));
   CHECK(has_line(lines, "connleak: note: 4 events could not be recorded (pid 124); "
                         "this report may be incomplete"));
   CHECK(lines.back() == connleak::summary_line(sample_report()));

@@ -1,0 +1,207 @@
+// Interposed session APIs: libcurl, OpenSSL, and the connleak.h
+// annotations. The shim links neither library: these definitions only come
+// into play when the program itself uses libcurl or OpenSSL, and forward to
+// the next definition (the library's). A socket made inside a session's call
+// belongs to that session (SessionScope).
+#include "hook_support.h"
+#include "session_scope.h"
+
+using namespace connleak::shim;
+using Api = connleak::trace::SessionApi;
+using Event = connleak::trace::SessionEventType;
+
+namespace {
+
+void began(const void* handle, Api api, const char* kind = nullptr) {
+  if (handle && tracing()) {
+    ErrnoKeeper keep;
+    tracker().on_session_begin(handle, api, kind);
+  }
+}
+
+void event(const void* handle, Api api, Event type, const void* other = nullptr) {
+  if (handle && tracing_started()) {
+    ErrnoKeeper keep;
+    tracker().on_session_event(handle, api, type, other);
+  }
+}
+
+}  // namespace
+
+// libcurl easy handles ------------------------------------------------------
+
+CONNLEAK_EXPORT CURL* curl_easy_init() {
+  auto real_init = real::curl_easy_init();
+  CURL* handle = real_init ? real_init() : nullptr;
+  began(handle, Api::kCurlEasy);
+  return handle;
+}
+
+CONNLEAK_EXPORT CURL* curl_easy_duphandle(CURL* from) {
+  auto real_dup = real::curl_easy_duphandle();
+  CURL* handle = real_dup ? real_dup(from) : nullptr;
+  began(handle, Api::kCurlEasy);
+  return handle;
+}
+
+CONNLEAK_EXPORT void curl_easy_cleanup(CURL* handle) {
+  event(handle, Api::kCurlEasy, Event::kEnd);  // before: the address may be reused after
+  if (auto real_cleanup = real::curl_easy_cleanup()) real_cleanup(handle);
+}
+
+CONNLEAK_EXPORT void curl_easy_reset(CURL* handle) {
+  if (auto real_reset = real::curl_easy_reset()) real_reset(handle);
+  event(handle, Api::kCurlEasy, Event::kReset);
+}
+
+// A transfer completes when curl_easy_perform returns, whatever its result.
+CONNLEAK_EXPORT CURLcode curl_easy_perform(CURL* handle) {
+  auto real_perform = real::curl_easy_perform();
+  if (!real_perform) return CURLE_FAILED_INIT;
+  CURLcode result;
+  {
+    SessionScope scope(handle, Api::kCurlEasy);
+    result = real_perform(handle);
+  }
+  event(handle, Api::kCurlEasy, Event::kTransferDone);
+  return result;
+}
+
+// libcurl multi and share handles --------------------------------------------
+
+CONNLEAK_EXPORT CURLM* curl_multi_init() {
+  auto real_init = real::curl_multi_init();
+  CURLM* handle = real_init ? real_init() : nullptr;
+  began(handle, Api::kCurlMulti);
+  return handle;
+}
+
+CONNLEAK_EXPORT CURLMcode curl_multi_cleanup(CURLM* handle) {
+  event(handle, Api::kCurlMulti, Event::kEnd);
+  auto real_cleanup = real::curl_multi_cleanup();
+  return real_cleanup ? real_cleanup(handle) : CURLM_BAD_HANDLE;
+}
+
+CONNLEAK_EXPORT CURLMcode curl_multi_add_handle(CURLM* multi, CURL* easy) {
+  auto real_add = real::curl_multi_add_handle();
+  CURLMcode result = real_add ? real_add(multi, easy) : CURLM_BAD_HANDLE;
+  if (result == CURLM_OK) event(easy, Api::kCurlEasy, Event::kJoined, multi);
+  return result;
+}
+
+CONNLEAK_EXPORT CURLMcode curl_multi_remove_handle(CURLM* multi, CURL* easy) {
+  auto real_remove = real::curl_multi_remove_handle();
+  CURLMcode result = real_remove ? real_remove(multi, easy) : CURLM_BAD_HANDLE;
+  if (result == CURLM_OK) event(easy, Api::kCurlEasy, Event::kLeft, multi);
+  return result;
+}
+
+// Connections made while the multi handle drives its transfers are its own.
+CONNLEAK_EXPORT CURLMcode curl_multi_perform(CURLM* multi, int* running) {
+  auto real_perform = real::curl_multi_perform();
+  if (!real_perform) return CURLM_BAD_HANDLE;
+  SessionScope scope(multi, Api::kCurlMulti);
+  return real_perform(multi, running);
+}
+
+CONNLEAK_EXPORT CURLMcode curl_multi_socket_action(CURLM* multi, curl_socket_t socket, int mask, int* running) {
+  auto real_action = real::curl_multi_socket_action();
+  if (!real_action) return CURLM_BAD_HANDLE;
+  SessionScope scope(multi, Api::kCurlMulti);
+  return real_action(multi, socket, mask, running);
+}
+
+CONNLEAK_EXPORT CURLMsg* curl_multi_info_read(CURLM* multi, int* queued) {
+  auto real_read = real::curl_multi_info_read();
+  CURLMsg* message = real_read ? real_read(multi, queued) : nullptr;
+  // curl_easy_perform reads its own private multi handle: its return counts.
+  bool inside_easy_perform = current_session().handle != 0;
+  if (message && message->msg == CURLMSG_DONE && !inside_easy_perform) {
+    event(message->easy_handle, Api::kCurlEasy, Event::kTransferDone);
+  }
+  return message;
+}
+
+CONNLEAK_EXPORT CURLSH* curl_share_init() {
+  auto real_init = real::curl_share_init();
+  CURLSH* handle = real_init ? real_init() : nullptr;
+  began(handle, Api::kCurlShare);
+  return handle;
+}
+
+CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
+  auto real_cleanup = real::curl_share_cleanup();
+  CURLSHcode result = real_cleanup ? real_cleanup(handle) : CURLSHE_INVALID;
+  if (result == CURLSHE_OK) event(handle, Api::kCurlShare, Event::kEnd);  // fails while still in use
+  return result;
+}
+
+// OpenSSL --------------------------------------------------------------------
+
+CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new(const SSL_METHOD* method) {
+  auto real_new = real::SSL_CTX_new();
+  SSL_CTX* ctx = real_new ? real_new(method) : nullptr;
+  began(ctx, Api::kOpensslCtx);
+  return ctx;
+}
+
+CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new_ex(OSSL_LIB_CTX* library, const char* properties, const SSL_METHOD* method) {
+  auto real_new = real::SSL_CTX_new_ex();
+  SSL_CTX* ctx = real_new ? real_new(library, properties, method) : nullptr;
+  began(ctx, Api::kOpensslCtx);
+  return ctx;
+}
+
+// SSL_CTX is reference-counted: the program's own up_ref/free pairs decide.
+CONNLEAK_EXPORT int SSL_CTX_up_ref(SSL_CTX* ctx) {
+  auto real_up_ref = real::SSL_CTX_up_ref();
+  int result = real_up_ref ? real_up_ref(ctx) : 0;
+  if (result == 1) event(ctx, Api::kOpensslCtx, Event::kAddRef);
+  return result;
+}
+
+CONNLEAK_EXPORT void SSL_CTX_free(SSL_CTX* ctx) {
+  event(ctx, Api::kOpensslCtx, Event::kRelease);
+  if (auto real_free = real::SSL_CTX_free()) real_free(ctx);
+}
+
+CONNLEAK_EXPORT SSL* SSL_new(SSL_CTX* ctx) {
+  auto real_new = real::SSL_new();
+  SSL* ssl = real_new ? real_new(ctx) : nullptr;
+  began(ssl, Api::kOpensslSsl);
+  return ssl;
+}
+
+CONNLEAK_EXPORT void SSL_free(SSL* ssl) {
+  event(ssl, Api::kOpensslSsl, Event::kEnd);
+  if (auto real_free = real::SSL_free()) real_free(ssl);
+}
+
+CONNLEAK_EXPORT int SSL_set_fd(SSL* ssl, int fd) {
+  auto real_set_fd = real::SSL_set_fd();
+  int result = real_set_fd ? real_set_fd(ssl, fd) : 0;
+  if (result == 1 && tracing_started()) {
+    ErrnoKeeper keep;
+    tracker().on_socket_owner(fd, ssl, Api::kOpensslSsl);
+  }
+  return result;
+}
+
+CONNLEAK_EXPORT int SSL_shutdown(SSL* ssl) {
+  auto real_shutdown = real::SSL_shutdown();
+  int result = real_shutdown ? real_shutdown(ssl) : -1;
+  event(ssl, Api::kOpensslSsl, Event::kShutdown);
+  return result;
+}
+
+// connleak.h annotations ------------------------------------------------------
+
+CONNLEAK_EXPORT void connleak_session_begin(const char* kind, const void* handle) {
+  began(handle, Api::kUser, kind ? kind : "session");
+}
+
+CONNLEAK_EXPORT void connleak_session_transfer_done(const void* handle) {
+  event(handle, Api::kUser, Event::kTransferDone);
+}
+
+CONNLEAK_EXPORT void connleak_session_end(const void* handle) { event(handle, Api::kUser, Event::kEnd); }
