@@ -367,6 +367,14 @@ void Replay::on_inherited_fd(const RecordView& r) {
   const auto& rec = r.as<trace::InheritedFd>();
   note_time(rec.ts);
   if (!(rec.flags & trace::kInheritedIsSocket)) return;
+  // Two inherited fds of one socket (a dup2 file action): one socket.
+  for (const auto& [fd, ref] : fds_) {
+    const SocketLife& other = sock(ref.socket);
+    if (other.inherited_at_start && other.inode == rec.inode && rec.inode) {
+      fds_[rec.fd] = {ref.socket, bool(rec.flags & trace::kInheritedCloexec)};
+      return;
+    }
+  }
   int index = open_socket(rec.fd, rec.ts, rec.flags & trace::kInheritedCloexec);
   SocketLife& s = sock(index);
   s.inherited_at_start = true;

@@ -173,6 +173,36 @@ void TraceBuilder::lost(uint64_t count) {
   writer_.publish(r, trace::RecordType::kLost);
 }
 
+void TraceBuilder::session_begin(uint64_t handle, trace::SessionApi api, uint32_t stack, uint64_t parent,
+                                 const std::string& kind) {
+  auto* r = writer_.reserve<trace::SessionBegin>(kind.size());
+  r->ts = tick();
+  r->handle = handle;
+  r->parent = parent;
+  r->stack_id = stack;
+  r->api = uint16_t(api);
+  r->kind_len = uint16_t(kind.size());
+  std::memcpy(r + 1, kind.data(), kind.size());
+  writer_.publish(r, trace::RecordType::kSessionBegin);
+}
+
+void TraceBuilder::session_event(uint64_t handle, trace::SessionApi api, trace::SessionEventType type) {
+  auto* r = writer_.reserve<trace::SessionEvent>();
+  r->ts = tick();
+  r->handle = handle;
+  r->api = uint16_t(api);
+  r->type = uint16_t(type);
+  writer_.publish(r, trace::RecordType::kSessionEvent);
+}
+
+void TraceBuilder::socket_owner(int fd, uint64_t handle, trace::SessionApi api) {
+  auto* r = writer_.reserve<trace::SocketOwner>();
+  r->handle = handle;
+  r->fd = fd;
+  r->api = uint16_t(api);
+  writer_.publish(r, trace::RecordType::kSocketOwner);
+}
+
 void TraceBuilder::end(int status) {
   auto* r = writer_.reserve<trace::ProcessEnd>();
   r->ts = tick();

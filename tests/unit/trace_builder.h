@@ -50,6 +50,10 @@ class TraceBuilder {
   void exec(const std::string& path);
   void open_at_exit(int fd, uint8_t tcp_state = 1);
   void lost(uint64_t count);
+  void session_begin(uint64_t handle, trace::SessionApi api, uint32_t stack = 0, uint64_t parent = 0,
+                     const std::string& kind = "");
+  void session_event(uint64_t handle, trace::SessionApi api, trace::SessionEventType type);
+  void socket_owner(int fd, uint64_t handle, trace::SessionApi api);
   // Ends the trace cleanly (ProcessEnd, trimmed).
   void end(int status = 0);
 
