@@ -1,5 +1,6 @@
 #include "analysis.h"
 
+#include <algorithm>
 #include <ostream>
 
 #include "detectors/detectors.h"
@@ -39,6 +40,11 @@ AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const Anal
   Symbolizer symbolizer;
   AnalysisResult result;
   result.report = build_report(model, run_detectors(model, options.detectors), symbolizer, tool_version());
+  if (!options.suppressions.empty()) {
+    apply_suppressions(result.report, options.suppressions);
+    count_findings(result.report);
+  }
+  if (options.baseline) apply_baseline(result.report, *options.baseline);
   result.warnings = model.warnings;
   for (const auto& p : model.processes) {
     if (p.lost_events) {
@@ -55,12 +61,19 @@ const std::vector<std::string>& report_formats() {
   return formats;
 }
 
-void render(const Report& report, const std::string& format, std::ostream& out) {
+void render(const Report& report, const std::string& format, const RenderSettings& settings, std::ostream& out) {
+  (void)settings;
   if (format == "json") {
     render_json(report, out);
   } else {
     render_text(report, out);
   }
+}
+
+size_t counted_errors(const Report& report) {
+  return size_t(std::count_if(report.findings.begin(), report.findings.end(), [&](const Finding& f) {
+    return f.severity == Severity::kError && (!report.has_baseline || f.baseline_state == "new");
+  }));
 }
 
 std::string tool_version() { return CONNLEAK_VERSION; }

@@ -7,8 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "baseline.h"
 #include "detectors/detectors.h"
 #include "report.h"
+#include "suppressions.h"
 
 namespace connleak {
 
@@ -28,6 +30,8 @@ struct AnalysisResult {
 struct AnalysisOptions {
   std::optional<RootStatus> root;
   DetectorOptions detectors;
+  std::vector<SuppressionRule> suppressions;
+  std::optional<std::vector<FixedFinding>> baseline;
 };
 
 // Throws TraceError for missing, unreadable, truncated or corrupt traces.
@@ -35,8 +39,15 @@ AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const Anal
 
 // The formats `--format` accepts.
 const std::vector<std::string>& report_formats();
+struct RenderSettings {
+  std::string source_root;  // absolute; SARIF paths are relative to it
+};
 // Renders in the named format (one of report_formats()).
-void render(const Report& report, const std::string& format, std::ostream& out);
+void render(const Report& report, const std::string& format, const RenderSettings& settings, std::ostream& out);
+
+// Error findings that count toward --error-exitcode: unsuppressed, and new
+// when there is a baseline.
+size_t counted_errors(const Report& report);
 
 std::string tool_version();
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <ostream>
+#include <string>
 
 #include "report.h"
 
@@ -16,5 +17,19 @@ void render_text(const Report& report, std::ostream& out, bool color = false);
 // The machine-readable report, schema "connleak-report/1" (docs: DESIGN.md,
 // "JSON report"), pretty-printed with a trailing newline.
 void render_json(const Report& report, std::ostream& out);
+
+struct SarifOptions {
+  // Source paths in the report are made relative to this directory (absolute
+  // path) and given uriBaseId "SRCROOT"; files outside it stay absolute.
+  std::string source_root;
+};
+
+// SARIF 2.1.0 for code-scanning annotations: one rule per finding kind, one
+// result per finding.
+void render_sarif(const Report& report, const SarifOptions& options, std::ostream& out);
+
+// JUnit XML for test-report views: one test case per leak site, grouped in
+// one test suite per executable.
+void render_junit(const Report& report, std::ostream& out);
 
 }  // namespace connleak

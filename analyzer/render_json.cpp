@@ -107,7 +107,7 @@ Json finding_json(const Finding& finding) {
   for (const Frame& frame : finding.stack) stack.push_back(frame_json(frame));
   Json instances = Json::array();
   for (const LeakInstance& inst : finding.instances) instances.push_back(instance_json(inst));
-  return Json{
+  Json json{
       {"kind", finding.kind},
       {"severity", severity_name(finding.severity)},
       {"count", finding.count()},
@@ -116,7 +116,27 @@ Json finding_json(const Finding& finding) {
       {"message", finding.message},
       {"stack", std::move(stack)},
       {"instances", std::move(instances)},
+      {"fingerprint", finding.fingerprint},
   };
+  if (!finding.baseline_state.empty()) json["baseline_state"] = finding.baseline_state;
+  return json;
+}
+
+// Every rule given, with how many leaks it suppressed: 0 marks a stale one.
+Json suppressions_json(const Report& report) {
+  Json rules = Json::array();
+  for (const SuppressionUse& use : report.suppressions) {
+    rules.push_back(Json{{"rule", use.rule}, {"location", use.location}, {"matched", use.matched}});
+  }
+  return rules;
+}
+
+Json fixed_json(const Report& report) {
+  Json fixed = Json::array();
+  for (const FixedFinding& f : report.fixed) {
+    fixed.push_back(Json{{"kind", f.kind}, {"message", f.message}, {"fingerprint", f.fingerprint}});
+  }
+  return fixed;
 }
 
 Json process_json(const ProcessSummary& proc) {
@@ -152,13 +172,16 @@ Json report_json(const Report& report) {
   for (const ProcessSummary& proc : report.processes) processes.push_back(process_json(proc));
   Json findings = Json::array();
   for (const Finding& finding : report.findings) findings.push_back(finding_json(finding));
-  return Json{
+  Json json{
       {"schema", "connleak-report/1"},
       {"tool", Json{{"name", "connleak"}, {"version", report.tool_version}}},
       {"processes", std::move(processes)},
       {"findings", std::move(findings)},
       {"summary", summary_json(report.summary)},
+      {"suppressions", suppressions_json(report)},
   };
+  if (report.has_baseline) json["fixed"] = fixed_json(report);
+  return json;
 }
 
 }  // namespace

@@ -157,7 +157,9 @@ std::string instance_line(const Report& report, const LeakInstance& inst) {
 }
 
 void render_headline(const Finding& finding, std::ostream& out, bool color) {
-  const std::string text = "connleak: " + finding.kind + ": " + finding.message;
+  std::string text = "connleak: " + finding.kind + ": " + finding.message;
+  if (finding.baseline_state == "new") text += " [new]";
+  if (finding.baseline_state == "unchanged") text += " [still present, in the baseline]";
   if (!color) {
     out << text << '\n';
     return;
@@ -175,6 +177,23 @@ void render_finding(const Report& report, const Finding& finding, std::ostream& 
   for (size_t i = 0; i < shown; ++i) out << instance_line(report, finding.instances[i]) << '\n';
   if (finding.instances.size() > shown)
     out << "  ... and " << finding.instances.size() - shown << " more\n";
+}
+
+// As LeakSanitizer does: every rule with its count, so stale ones show.
+void render_suppressions(const Report& report, std::ostream& out) {
+  if (report.suppressions.empty()) return;
+  out << "connleak: suppressions used:\n";
+  for (const SuppressionUse& use : report.suppressions) {
+    out << "  " << use.matched << " " << use.rule << " (" << use.location << ")"
+        << (use.matched == 0 ? " -- matched nothing; remove it?" : "") << '\n';
+  }
+}
+
+void render_fixed(const Report& report, std::ostream& out) {
+  if (!report.has_baseline) return;
+  for (const FixedFinding& fixed : report.fixed) {
+    out << "connleak: fixed since the baseline: " << fixed.kind << ": " << fixed.message << '\n';
+  }
 }
 
 // Lost events mean the trace, and so the report, may be missing leaks;
@@ -202,6 +221,8 @@ void render_text(const Report& report, std::ostream& out, bool color) {
   if (report.findings.empty())
     out << "connleak: no leaks found in "
         << plural(report.summary.processes, "process", "processes") << '\n';
+  render_suppressions(report, out);
+  render_fixed(report, out);
   render_lost_events(report, out);
   if (color)
     out << kBold << summary_line(report) << kReset << '\n';

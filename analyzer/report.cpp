@@ -42,6 +42,21 @@ std::vector<KindCount> count_by_kind(const Report& report) {
   return counts;
 }
 
+std::string suppressed_note(const Report& report) {
+  size_t suppressed = 0;
+  for (const SuppressionUse& use : report.suppressions) suppressed += use.matched;
+  return suppressed ? "; " + std::to_string(suppressed) + " suppressed" : "";
+}
+
+// With a baseline, what changed: only new error findings fail a build.
+std::string baseline_note(const Report& report) {
+  if (!report.has_baseline) return "";
+  size_t fresh = 0, unchanged = 0;
+  for (const Finding& f : report.findings) (f.baseline_state == "new" ? fresh : unchanged)++;
+  return "; against the baseline: " + std::to_string(fresh) + " new, " + std::to_string(unchanged) +
+         " still present, " + std::to_string(report.fixed.size()) + " fixed";
+}
+
 }  // namespace
 
 std::string summary_line(const Report& report) {
@@ -54,8 +69,8 @@ std::string summary_line(const Report& report) {
   }
   const std::string where =
       " in " + plural(report.summary.processes, "process", "processes");
-  if (kinds.empty()) return "SUMMARY: connleak: no leaks" + where;
-  return "SUMMARY: connleak: " + kinds + where;
+  std::string line = kinds.empty() ? "SUMMARY: connleak: no leaks" + where : "SUMMARY: connleak: " + kinds + where;
+  return line + suppressed_note(report) + baseline_note(report);
 }
 
 }  // namespace connleak

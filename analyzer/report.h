@@ -79,6 +79,12 @@ struct Finding {
   std::string kind;  // "leaked-connection", "leaked-socket", ...
   Severity severity = Severity::kError;
   std::string message;
+  // Identifies the leak site across runs and code edits: a hash of the kind
+  // and the stack's functions and source files (not line numbers, not
+  // addresses). Baselines and SARIF partialFingerprints use it.
+  std::string fingerprint;
+  // With --baseline: "new" (not in the baseline) or "unchanged" (still there).
+  std::string baseline_state;
   std::vector<Frame> stack;  // creation stack, innermost first
   std::vector<int> pids;     // sorted, unique
   std::vector<std::string> executables;  // sorted, unique
@@ -95,11 +101,28 @@ struct Summary {
   size_t processes = 0;
 };
 
+// A suppression rule and how many findings it suppressed (0: stale).
+struct SuppressionUse {
+  std::string rule;      // "leak:libfoo.so"
+  std::string location;  // "supp.txt:3"
+  size_t matched = 0;
+};
+
+// A finding of the baseline that this run no longer has.
+struct FixedFinding {
+  std::string kind;
+  std::string message;
+  std::string fingerprint;
+};
+
 struct Report {
   std::string tool_version;
   std::vector<ProcessSummary> processes;
-  std::vector<Finding> findings;  // errors first, then by count, then by place
+  std::vector<Finding> findings;  // unsuppressed; errors first, then by count, then by place
   Summary summary;
+  std::vector<SuppressionUse> suppressions;  // every rule given, used or not
+  bool has_baseline = false;
+  std::vector<FixedFinding> fixed;  // in the baseline, gone now
 };
 
 // The one-line summary that ends the text report and goes to stderr in CI:

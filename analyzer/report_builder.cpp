@@ -5,6 +5,7 @@
 #include <netinet/tcp.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <map>
 #include <set>
 #include <sstream>
@@ -143,7 +144,33 @@ void sort_findings(std::vector<Finding>& findings) {
   });
 }
 
+// FNV-1a over the kind and, per frame, its function and source file name
+// (not the directory, not the line, not the address): stable across runs,
+// machines and small edits.
+std::string fingerprint_of(const Finding& f) {
+  uint64_t hash = 0xcbf29ce484222325ull;
+  auto mix = [&](const std::string& text) {
+    for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ull;
+    hash = (hash ^ 0xff) * 0x100000001b3ull;
+  };
+  mix(f.kind);
+  for (const Frame& frame : f.stack) {
+    mix(frame.function.empty() ? frame.module.substr(frame.module.find_last_of('/') + 1) : frame.function);
+    mix(frame.file.substr(frame.file.find_last_of('/') + 1));
+  }
+  char text[17];
+  snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
+  return text;
+}
+
 }  // namespace
+
+void count_findings(Report& report) {
+  Summary& sum = report.summary;
+  sum.findings = report.findings.size();
+  sum.errors = sum.warnings = 0;
+  for (const auto& f : report.findings) (f.severity == Severity::kError ? sum.errors : sum.warnings)++;
+}
 
 // The session and the first frame of its creation stack.
 SessionRef session_ref(const Model& model, int session, std::map<std::string, std::vector<Frame>>& symbolized,
@@ -215,10 +242,10 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
     report.findings.push_back(std::move(f));
   }
   sort_findings(report.findings);
+  for (auto& f : report.findings) f.fingerprint = fingerprint_of(f);
 
   Summary& sum = report.summary;
-  sum.findings = report.findings.size();
-  for (const auto& f : report.findings) (f.severity == Severity::kError ? sum.errors : sum.warnings)++;
+  count_findings(report);
   sum.sockets_opened = size_t(std::count_if(model.sockets.begin(), model.sockets.end(),
                                             [](const SocketLife& s) {
                                               return !s.inherited && !s.inherited_at_start;

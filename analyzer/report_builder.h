@@ -17,6 +17,10 @@ namespace connleak {
 Report build_report(const Model& model, const std::vector<Leak>& leaks, Symbolizer& symbolizer,
                     const std::string& tool_version);
 
+// Sets summary.findings/errors/warnings from the findings (again, after
+// suppressions removed some).
+void count_findings(Report& report);
+
 // The symbolized frames of a recorded stack, inline frames expanded.
 std::vector<Frame> symbolize_stack(const Model& model, const StackRef& ref, Symbolizer& symbolizer);
 

@@ -8,12 +8,10 @@ namespace connleak::cli {
 
 int report_command(const ReportCommandOptions& options) {
   try {
-    AnalysisOptions analysis;
-    analysis.detectors.include_inherited = options.report.include_inherited;
-    AnalysisResult result = analyze_traces(options.traces, analysis);
+    AnalysisResult result = analyze_traces(options.traces, analysis_options(options.report));
     emit_report(result, options.report, /*default_to_stderr=*/false);
     return error_exit(result.report, options.report).value_or(0);
-  } catch (const TraceError& e) {
+  } catch (const std::runtime_error& e) {  // TraceError, SuppressionError, BaselineError
     spdlog::error("{}", e.what());
     return kExitBadInput;
   }

@@ -63,6 +63,14 @@ int launch_exit_code(const std::string& message) {
 int run_command(const RunOptions& options) {
   fs::path output_dir;
   LaunchResult result;
+  AnalysisOptions prepared;
+  try {
+    // Bad suppressions or baseline stop the run before the command starts.
+    prepared = analysis_options(options.report);
+  } catch (const std::runtime_error& e) {
+    spdlog::error("{}", e.what());
+    return kExitToolError;
+  }
   try {
     check_traceable(options.command.front());
     fs::path shim = find_shim();
@@ -81,10 +89,8 @@ int run_command(const RunOptions& options) {
     root.exit_status = result.exit_code;
   }
   try {
-    AnalysisOptions analysis_options;
-    analysis_options.root = root;
-    analysis_options.detectors.include_inherited = options.report.include_inherited;
-    AnalysisResult analysis = analyze_traces({output_dir.string()}, analysis_options);
+    prepared.root = root;
+    AnalysisResult analysis = analyze_traces({output_dir.string()}, prepared);
     emit_report(analysis, options.report, /*default_to_stderr=*/true);
     spdlog::info("traces are in {}", output_dir.string());
     return error_exit(analysis.report, options.report).value_or(result.exit_code);

@@ -25,7 +25,17 @@ struct ReportOptions {
   std::string report_file;  // empty: the subcommand's default stream
   std::optional<int> error_exitcode;
   bool include_inherited = false;
+  std::vector<std::string> suppressions;
+  std::string baseline;
+  std::string source_root;
+  int churn_threshold = 3;
 };
+
+// The analysis options the report options ask for: reads suppression files
+// and the baseline. Throws SuppressionError / BaselineError.
+AnalysisOptions analysis_options(const ReportOptions& options);
+// Renders as the options say (format, source root).
+void render_report(const Report& report, const ReportOptions& options, std::ostream& out);
 
 void add_report_options(CLI::App& command, ReportOptions& options);
 

@@ -1,5 +1,6 @@
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -19,18 +20,49 @@ void add_report_options(CLI::App& command, ReportOptions& options) {
       ->check(CLI::Range(0, 255));
   command.add_flag("--include-inherited", options.include_inherited,
                    "Also report sockets a program inherited at its start and never closed");
+  command.add_option("--suppressions", options.suppressions, "Suppressions file (KIND:PATTERN lines); repeatable")
+      ->type_name("FILE")
+      ->allow_extra_args(false);
+  command.add_option("--baseline", options.baseline,
+                     "A previous JSON report: only findings not in it count toward --error-exitcode")
+      ->type_name("OLD.json");
+  command.add_option("--source-root", options.source_root,
+                     "SARIF: make source paths relative to DIR (default: the current directory)")
+      ->type_name("DIR");
+  command.add_option("--churn-threshold", options.churn_threshold,
+                     "session-churn: this many single-transfer sessions from one call site (default 3)")
+      ->type_name("N")
+      ->check(CLI::Range(2, 1000000));
+}
+
+AnalysisOptions analysis_options(const ReportOptions& options) {
+  AnalysisOptions analysis;
+  analysis.detectors.include_inherited = options.include_inherited;
+  analysis.detectors.churn_threshold = options.churn_threshold;
+  analysis.suppressions = load_suppressions(options.suppressions);
+  if (!options.baseline.empty()) analysis.baseline = load_baseline(options.baseline);
+  return analysis;
+}
+
+void render_report(const Report& report, const ReportOptions& options, std::ostream& out) {
+  RenderSettings settings;
+  std::error_code ec;
+  settings.source_root = std::filesystem::absolute(options.source_root.empty() ? "." : options.source_root, ec)
+                             .lexically_normal()
+                             .string();
+  render(report, options.format, settings, out);
 }
 
 void emit_report(const AnalysisResult& result, const ReportOptions& options, bool default_to_stderr) {
   for (const auto& warning : result.warnings) spdlog::warn("{}", warning);
   if (options.report_file.empty()) {
     std::ostream& out = default_to_stderr ? std::cerr : std::cout;
-    render(result.report, options.format, out);
+    render_report(result.report, options, out);
     out.flush();
     return;
   }
   std::ofstream file(options.report_file, std::ios::trunc);
-  if (file) render(result.report, options.format, file);
+  if (file) render_report(result.report, options, file);
   file.flush();
   if (!file) throw TraceError(options.report_file + ": cannot write the report");
   // A CI log always shows the verdict, wherever the report went.
@@ -38,7 +70,7 @@ void emit_report(const AnalysisResult& result, const ReportOptions& options, boo
 }
 
 std::optional<int> error_exit(const Report& report, const ReportOptions& options) {
-  if (options.error_exitcode && report.summary.errors > 0) return options.error_exitcode;
+  if (options.error_exitcode && counted_errors(report) > 0) return options.error_exitcode;
   return std::nullopt;
 }
 
