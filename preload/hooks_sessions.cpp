@@ -20,6 +20,9 @@ void began(const void* handle, Api api, const char* kind = nullptr) {
 }
 
 void event(const void* handle, Api api, Event type, const void* other = nullptr) {
+  // Inside a session call, the library manages its own references and
+  // helper objects; only the program's own calls count.
+  if (inside_session_call()) return;
   if (handle && tracing_started()) {
     ErrnoKeeper keep;
     tracker().on_session_event(handle, api, type, other);
@@ -32,20 +35,29 @@ void event(const void* handle, Api api, Event type, const void* other = nullptr)
 
 CONNLEAK_EXPORT CURL* curl_easy_init() {
   auto real_init = real::curl_easy_init();
-  CURL* handle = real_init ? real_init() : nullptr;
+  CURL* handle;
+  {
+    SessionScope constructing(Api::kCurlEasy);
+    handle = real_init ? real_init() : nullptr;
+  }
   began(handle, Api::kCurlEasy);
   return handle;
 }
 
 CONNLEAK_EXPORT CURL* curl_easy_duphandle(CURL* from) {
   auto real_dup = real::curl_easy_duphandle();
-  CURL* handle = real_dup ? real_dup(from) : nullptr;
+  CURL* handle;
+  {
+    SessionScope constructing(Api::kCurlEasy);
+    handle = real_dup ? real_dup(from) : nullptr;
+  }
   began(handle, Api::kCurlEasy);
   return handle;
 }
 
 CONNLEAK_EXPORT void curl_easy_cleanup(CURL* handle) {
   event(handle, Api::kCurlEasy, Event::kEnd);  // before: the address may be reused after
+  SessionScope destroying(Api::kCurlEasy);
   if (auto real_cleanup = real::curl_easy_cleanup()) real_cleanup(handle);
 }
 
@@ -71,13 +83,18 @@ CONNLEAK_EXPORT CURLcode curl_easy_perform(CURL* handle) {
 
 CONNLEAK_EXPORT CURLM* curl_multi_init() {
   auto real_init = real::curl_multi_init();
-  CURLM* handle = real_init ? real_init() : nullptr;
+  CURLM* handle;
+  {
+    SessionScope constructing(Api::kCurlMulti);  // it makes an easy handle and a socketpair
+    handle = real_init ? real_init() : nullptr;
+  }
   began(handle, Api::kCurlMulti);
   return handle;
 }
 
 CONNLEAK_EXPORT CURLMcode curl_multi_cleanup(CURLM* handle) {
   event(handle, Api::kCurlMulti, Event::kEnd);
+  SessionScope destroying(Api::kCurlMulti);
   auto real_cleanup = real::curl_multi_cleanup();
   return real_cleanup ? real_cleanup(handle) : CURLM_BAD_HANDLE;
 }
@@ -124,14 +141,22 @@ CONNLEAK_EXPORT CURLMsg* curl_multi_info_read(CURLM* multi, int* queued) {
 
 CONNLEAK_EXPORT CURLSH* curl_share_init() {
   auto real_init = real::curl_share_init();
-  CURLSH* handle = real_init ? real_init() : nullptr;
+  CURLSH* handle;
+  {
+    SessionScope constructing(Api::kCurlShare);
+    handle = real_init ? real_init() : nullptr;
+  }
   began(handle, Api::kCurlShare);
   return handle;
 }
 
 CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
   auto real_cleanup = real::curl_share_cleanup();
-  CURLSHcode result = real_cleanup ? real_cleanup(handle) : CURLSHE_INVALID;
+  CURLSHcode result;
+  {
+    SessionScope destroying(Api::kCurlShare);
+    result = real_cleanup ? real_cleanup(handle) : CURLSHE_INVALID;
+  }
   if (result == CURLSHE_OK) event(handle, Api::kCurlShare, Event::kEnd);  // fails while still in use
   return result;
 }
@@ -140,14 +165,22 @@ CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
 
 CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new(const SSL_METHOD* method) {
   auto real_new = real::SSL_CTX_new();
-  SSL_CTX* ctx = real_new ? real_new(method) : nullptr;
+  SSL_CTX* ctx;
+  {
+    SessionScope constructing(Api::kOpensslCtx);  // it calls SSL_CTX_new_ex
+    ctx = real_new ? real_new(method) : nullptr;
+  }
   began(ctx, Api::kOpensslCtx);
   return ctx;
 }
 
 CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new_ex(OSSL_LIB_CTX* library, const char* properties, const SSL_METHOD* method) {
   auto real_new = real::SSL_CTX_new_ex();
-  SSL_CTX* ctx = real_new ? real_new(library, properties, method) : nullptr;
+  SSL_CTX* ctx;
+  {
+    SessionScope constructing(Api::kOpensslCtx);
+    ctx = real_new ? real_new(library, properties, method) : nullptr;
+  }
   began(ctx, Api::kOpensslCtx);
   return ctx;
 }
@@ -162,18 +195,24 @@ CONNLEAK_EXPORT int SSL_CTX_up_ref(SSL_CTX* ctx) {
 
 CONNLEAK_EXPORT void SSL_CTX_free(SSL_CTX* ctx) {
   event(ctx, Api::kOpensslCtx, Event::kRelease);
+  SessionScope destroying(Api::kOpensslCtx);
   if (auto real_free = real::SSL_CTX_free()) real_free(ctx);
 }
 
 CONNLEAK_EXPORT SSL* SSL_new(SSL_CTX* ctx) {
   auto real_new = real::SSL_new();
-  SSL* ssl = real_new ? real_new(ctx) : nullptr;
+  SSL* ssl;
+  {
+    SessionScope constructing(Api::kOpensslSsl);  // it takes a reference on ctx
+    ssl = real_new ? real_new(ctx) : nullptr;
+  }
   began(ssl, Api::kOpensslSsl);
   return ssl;
 }
 
 CONNLEAK_EXPORT void SSL_free(SSL* ssl) {
   event(ssl, Api::kOpensslSsl, Event::kEnd);
+  SessionScope destroying(Api::kOpensslSsl);  // it drops its reference on the SSL_CTX
   if (auto real_free = real::SSL_free()) real_free(ssl);
 }
 

@@ -9,6 +9,9 @@ namespace connleak::shim {
 
 void Tracker::on_session_begin(const void* handle, trace::SessionApi api, const char* kind) {
   if (!handle) return;
+  // Made inside another session's constructor or destructor: the library's
+  // own helper object (curl_multi_init's internal easy handle).
+  if (current_session().handle == kConstructing) return;
   size_t kind_len = kind ? strnlen(kind, 200) : 0;
   auto* record = writer_.reserve<trace::SessionBegin>(kind_len);
   if (!record) return;
@@ -21,6 +24,8 @@ void Tracker::on_session_begin(const void* handle, trace::SessionApi api, const 
   record->kind_len = uint16_t(kind_len);
   if (kind_len) memcpy(record + 1, kind, kind_len);
   writer_.publish(record, trace::RecordType::kSessionBegin);
+  int pending[8];
+  for (int i = 0, n = take_pending_fds(pending, 8); i < n; ++i) on_socket_owner(pending[i], handle, api);
 }
 
 void Tracker::on_session_event(const void* handle, trace::SessionApi api, trace::SessionEventType type,
@@ -48,7 +53,11 @@ void Tracker::on_socket_owner(int fd, const void* handle, trace::SessionApi api)
 
 void Tracker::note_owner_of_new_socket(int fd) {
   CurrentSession inside = current_session();
-  if (inside.handle) on_socket_owner(fd, reinterpret_cast<const void*>(inside.handle), inside.api);
+  if (inside.handle == kConstructing) {
+    add_pending_fd(fd);  // the session's handle comes when its constructor returns
+  } else if (inside.handle) {
+    on_socket_owner(fd, reinterpret_cast<const void*>(inside.handle), inside.api);
+  }
 }
 
 }  // namespace connleak::shim

@@ -1,0 +1,36 @@
+/* A plain socket program, linked with neither libcurl nor OpenSSL: opens
+ * and closes a socket, then fails (exit 1) if libcurl, libssl or libcrypto
+ * was loaded into it anyway, as a shim that links against them would do.
+ * Expected under connleak: exit 0, no findings. Prints "no session
+ * libraries" when clean. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int main(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) {
+    perror("socket");
+    return 99;
+  }
+  close(fd);
+  FILE *maps = fopen("/proc/self/maps", "r");
+  if (maps == NULL) {
+    perror("/proc/self/maps");
+    return 99;
+  }
+  char line[4096];
+  int found = 0;
+  while (fgets(line, sizeof(line), maps) != NULL) {
+    /* Library file names only: this program's own name contains "libcurl". */
+    if (strstr(line, "/libcurl") || strstr(line, "/libssl") || strstr(line, "/libcrypto")) {
+      fputs(line, stdout);
+      found = 1;
+    }
+  }
+  fclose(maps);
+  if (found) return 1;
+  printf("no session libraries\n");
+  return 0;
+}
