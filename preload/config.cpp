@@ -19,10 +19,10 @@ Config read_config() {
   if (const char* depth = getenv("CONNLEAK_STACK_DEPTH"); depth && *depth) {
     char* end = nullptr;
     long value = strtol(depth, &end, 10);
-    if (*end == '\0' && value >= 1 && value <= kMaxStackDepth) {
+    if (*end == '\0' && value >= 0 && value <= kMaxStackDepth) {
       config.stack_depth = int(value);
     } else {
-      warn("CONNLEAK_STACK_DEPTH=%s is not a number from 1 to 128; using 32", depth);
+      warn("CONNLEAK_STACK_DEPTH=%s is not a number from 0 to 128; using 32", depth);
     }
   }
   if (const char* off = getenv("CONNLEAK_DISABLE"); off && strcmp(off, "1") == 0) {

@@ -8,7 +8,8 @@ namespace connleak::shim {
 struct Config {
   // CONNLEAK_OUTPUT_DIR: where trace files go (default: the current directory).
   char output_dir[1024] = ".";
-  // CONNLEAK_STACK_DEPTH: frames kept per stack, 1..kMaxStackDepth (default 32).
+  // CONNLEAK_STACK_DEPTH: frames kept per stack, 0..kMaxStackDepth (default
+  // 32); 0 records no stacks at all (the cheapest mode).
   int stack_depth = 32;
   // CONNLEAK_DISABLE=1: load but record nothing.
   bool disabled = false;

@@ -65,6 +65,7 @@ void StackTable::reset() {
 }
 
 uint32_t StackTable::capture(TraceWriter& writer) {
+  if (depth_ == 0) return trace::kNoStack;  // stacks are off
   void* frames[kMaxStackDepth + 16];
   int n = unwind(frames, depth_ + 16);
   // Cut the shim's own frames: the wrapper, the tracker, this function, and

@@ -79,7 +79,7 @@ bool Tracker::start(const Config& config) {
   ModuleMap::range_of(reinterpret_cast<const void*>(&tracker), &low, &high);
   stacks_.configure(config_.stack_depth, low, high);
   if (!open_trace(trace::Origin::kStarted, 0, "")) return false;
-  StackTable::warm_up();
+  if (config_.stack_depth > 0) StackTable::warm_up();
   modules_.scan(writer_);
   record_inherited_fds();
   active_.store(true, std::memory_order_release);
