@@ -118,13 +118,13 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     case RecordType::kSocketOpen: {
       const auto& rec = r.as<trace::SocketOpen>();
       note_time(rec.ts);
-      int index = open_socket(rec.fd, rec.ts, rec.flags & trace::kFlagCloexec);
+      int index = open_socket(rec.h.fd, rec.ts, rec.h.flags & trace::kFlagCloexec);
       SocketLife& s = sock(index);
       s.domain = rec.domain;
       s.type = rec.type;
       s.protocol = rec.protocol;
-      s.from_socketpair = rec.via == uint8_t(trace::OpenVia::kSocketPair);
-      s.received = rec.via == uint8_t(trace::OpenVia::kReceived);
+      s.from_socketpair = rec.h.flags & trace::kFlagSocketPair;
+      s.received = rec.h.flags & trace::kFlagReceived;
       s.open_stack = {process_, rec.stack_id};
       return;
     }
@@ -132,7 +132,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       const auto& rec = r.as<trace::Accept>();
       note_time(rec.ts);
       auto listener = fds_.find(rec.listen_fd);
-      int index = open_socket(rec.fd, rec.ts, rec.flags & trace::kFlagCloexec);
+      int index = open_socket(rec.h.fd, rec.ts, rec.h.flags & trace::kFlagCloexec);
       SocketLife& s = sock(index);
       if (listener != fds_.end()) {
         const SocketLife& l = sock(listener->second.socket);
@@ -155,7 +155,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     case RecordType::kConnect: {
       const auto& rec = r.as<trace::Connect>();
       note_time(rec.ts);
-      auto it = fds_.find(rec.fd);
+      auto it = fds_.find(rec.h.fd);
       if (it == fds_.end()) return;
       SocketLife& s = sock(it->second.socket);
       s.peer = address_bytes(rec.peer);
@@ -167,26 +167,26 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     case RecordType::kBind: {
       const auto& rec = r.as<trace::Bind>();
       note_time(rec.ts);
-      auto it = fds_.find(rec.fd);
+      auto it = fds_.find(rec.h.fd);
       if (it != fds_.end() && rec.error == 0) sock(it->second.socket).local = address_bytes(rec.local);
       return;
     }
     case RecordType::kListen: {
       const auto& rec = r.as<trace::Listen>();
       note_time(rec.ts);
-      if (auto it = fds_.find(rec.fd); it != fds_.end()) sock(it->second.socket).listening = true;
+      if (auto it = fds_.find(rec.h.fd); it != fds_.end()) sock(it->second.socket).listening = true;
       return;
     }
     case RecordType::kShutdown: {
       const auto& rec = r.as<trace::Shutdown>();
       note_time(rec.ts);
-      if (auto it = fds_.find(rec.fd); it != fds_.end()) sock(it->second.socket).shut_down = true;
+      if (auto it = fds_.find(rec.h.fd); it != fds_.end()) sock(it->second.socket).shut_down = true;
       return;
     }
     case RecordType::kClose: {
       const auto& rec = r.as<trace::Close>();
       note_time(rec.ts);
-      release_fd(rec.fd, rec.ts);  // even a failed close() frees the fd on Linux
+      release_fd(rec.h.fd, rec.ts);  // even a failed close() frees the fd on Linux
       return;
     }
     case RecordType::kCloseRange: {
@@ -210,17 +210,17 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     case RecordType::kDup: {
       const auto& rec = r.as<trace::Dup>();
       note_time(rec.ts);
-      if (rec.old_fd == rec.new_fd) return;
+      if (rec.old_fd == rec.h.fd) return;
       auto old = fds_.find(rec.old_fd);
       int socket = old == fds_.end() ? -1 : old->second.socket;
-      release_fd(rec.new_fd, rec.ts);  // dup2/dup3 close what new_fd referred to
-      if (socket >= 0) fds_[rec.new_fd] = {socket, bool(rec.flags & trace::kFlagCloexec)};
+      release_fd(rec.h.fd, rec.ts);  // dup2/dup3 close what new_fd referred to
+      if (socket >= 0) fds_[rec.h.fd] = {socket, bool(rec.h.flags & trace::kFlagCloexec)};
       return;
     }
     case RecordType::kSetCloexec: {
       const auto& rec = r.as<trace::SetCloexec>();
       note_time(rec.ts);
-      if (auto it = fds_.find(rec.fd); it != fds_.end()) it->second.cloexec = rec.cloexec != 0;
+      if (auto it = fds_.find(rec.h.fd); it != fds_.end()) it->second.cloexec = rec.h.flags & trace::kFlagCloexec;
       return;
     }
     case RecordType::kFork: {
@@ -246,7 +246,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     }
     case RecordType::kOpenAtExit: {
       const auto& rec = r.as<trace::OpenAtExit>();
-      auto it = fds_.find(rec.fd);
+      auto it = fds_.find(rec.h.fd);
       if (it == fds_.end()) return;
       SocketLife& s = sock(it->second.socket);
       s.tcp_state = rec.tcp_state;
@@ -267,7 +267,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     case RecordType::kInheritedFd: return on_inherited_fd(r);
     case RecordType::kPassOn: {
       const auto& rec = r.as<trace::PassOn>();
-      if (auto it = fds_.find(rec.fd); it != fds_.end()) pending_pass_on_[rec.inode] = it->second.socket;
+      if (auto it = fds_.find(rec.h.fd); it != fds_.end()) pending_pass_on_[rec.inode] = it->second.socket;
       return;
     }
     case RecordType::kSpawn: {
@@ -286,8 +286,8 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     case RecordType::kBadClose: {
       const auto& rec = r.as<trace::BadClose>();
       note_time(rec.ts);
-      auto last = last_closed_at_.find(rec.fd);
-      model_.bad_closes.push_back({process_, rec.fd, rec.ts, {process_, rec.stack_id},
+      auto last = last_closed_at_.find(rec.h.fd);
+      model_.bad_closes.push_back({process_, rec.h.fd, rec.ts, {process_, rec.stack_id},
                                    last == last_closed_at_.end() ? -1 : last->second});
       return;
     }
@@ -295,7 +295,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     case RecordType::kSessionEvent: return on_session_event(r.as<trace::SessionEvent>());
     case RecordType::kSocketOwner: {
       const auto& rec = r.as<trace::SocketOwner>();
-      auto socket = fds_.find(rec.fd);
+      auto socket = fds_.find(rec.h.fd);
       auto session = live_sessions_.find(rec.handle);
       if (socket != fds_.end() && session != live_sessions_.end()) sock(socket->second.socket).session = session->second;
       return;
@@ -354,28 +354,28 @@ void Replay::on_session_event(const trace::SessionEvent& rec) {
 }
 
 void Replay::on_io_counters(const trace::IoCounters& rec) {
-  auto it = fds_.find(rec.fd);
+  auto it = fds_.find(rec.h.fd);
   if (it == fds_.end()) return;
   SocketLife& s = sock(it->second.socket);
+  // One record per fd that did I/O first: they add up.
   s.has_io_counters = true;
-  s.bytes_sent = rec.bytes_sent;
-  s.bytes_received = rec.bytes_received;
-  s.last_io_mono_ns = rec.last_io_ns;
+  s.bytes_sent += rec.bytes_sent;
+  s.bytes_received += rec.bytes_received;
+  s.last_io_mono_ns = std::max(s.last_io_mono_ns, rec.last_io_ns);
 }
 
 void Replay::on_inherited_fd(const RecordView& r) {
   const auto& rec = r.as<trace::InheritedFd>();
   note_time(rec.ts);
-  if (!(rec.flags & trace::kInheritedIsSocket)) return;
   // Two inherited fds of one socket (a dup2 file action): one socket.
   for (const auto& [fd, ref] : fds_) {
     const SocketLife& other = sock(ref.socket);
     if (other.inherited_at_start && other.inode == rec.inode && rec.inode) {
-      fds_[rec.fd] = {ref.socket, bool(rec.flags & trace::kInheritedCloexec)};
+      fds_[rec.h.fd] = {ref.socket, bool(rec.h.flags & trace::kFlagCloexec)};
       return;
     }
   }
-  int index = open_socket(rec.fd, rec.ts, rec.flags & trace::kInheritedCloexec);
+  int index = open_socket(rec.h.fd, rec.ts, rec.h.flags & trace::kFlagCloexec);
   SocketLife& s = sock(index);
   s.inherited_at_start = true;
   s.inode = rec.inode;
@@ -649,6 +649,9 @@ Model build_model(std::vector<TraceFile>& traces) {
         copy.process = process;
         copy.inherited = true;
         copy.end = SocketEnd::kOpen;
+        // The child's own counters records start from the parent's values.
+        copy.has_io_counters = false;
+        copy.bytes_sent = copy.bytes_received = copy.last_io_mono_ns = 0;
         copy.open_fds.clear();
         model.sockets.push_back(std::move(copy));
         it->second = int(model.sockets.size() - 1);

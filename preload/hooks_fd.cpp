@@ -9,7 +9,6 @@
 #include "hook_support.h"
 
 using namespace connleak::shim;
-using connleak::trace::CloseVia;
 using connleak::trace::DupVia;
 
 namespace {
@@ -22,9 +21,9 @@ void make_room_for(int fd) {
   if (is_own_fd(fd)) tracker().make_room_for(fd);
 }
 
-int close_common(int fd, CloseVia via, FILE* stream) {
+int close_common(int fd, FILE* stream) {
   if (!tracing_started()) return stream ? real::fclose()(stream) : real::close()(fd);
-  Tracker::CloseTicket ticket = tracker().begin_close(fd, via);
+  Tracker::CloseTicket ticket = tracker().begin_close(fd, stream != nullptr);
   int result = stream ? real::fclose()(stream) : real::close()(fd);
   ErrnoKeeper keep;
   tracker().end_close(ticket, fd, result, errno);
@@ -75,12 +74,12 @@ int close_range_around_own_fds(unsigned first, unsigned last, int flags) {
 CONNLEAK_EXPORT int close(int fd) {
   // The program may close "every fd" it finds; the shim's stays open.
   if (is_own_fd(fd)) return 0;
-  return close_common(fd, CloseVia::kClose, nullptr);
+  return close_common(fd, nullptr);
 }
 
 CONNLEAK_EXPORT int fclose(FILE* stream) {
   if (!stream) return real::fclose()(stream);
-  return close_common(fileno(stream), CloseVia::kFclose, stream);
+  return close_common(fileno(stream), stream);
 }
 
 // libunwind's pipe is created at start-up (StackTable::warm_up); moving it

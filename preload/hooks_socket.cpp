@@ -4,7 +4,6 @@
 #include "hook_support.h"
 
 using namespace connleak::shim;
-using connleak::trace::OpenVia;
 
 namespace {
 
@@ -58,7 +57,7 @@ CONNLEAK_EXPORT int socket(int domain, int type, int protocol) {
   int fd = real::socket()(domain, type, protocol);
   if (fd >= 0 && tracing()) {
     ErrnoKeeper keep;
-    tracker().on_socket(fd, domain, type, protocol, OpenVia::kSocket);
+    tracker().on_socket(fd, domain, type, protocol);
   }
   return fd;
 }
@@ -67,8 +66,8 @@ CONNLEAK_EXPORT int socketpair(int domain, int type, int protocol, int fds[2]) {
   int result = real::socketpair()(domain, type, protocol, fds);
   if (result == 0 && tracing()) {
     ErrnoKeeper keep;
-    tracker().on_socket(fds[0], domain, type, protocol, OpenVia::kSocketPair);
-    tracker().on_socket(fds[1], domain, type, protocol, OpenVia::kSocketPair);
+    tracker().on_socket(fds[0], domain, type, protocol, connleak::trace::kFlagSocketPair);
+    tracker().on_socket(fds[1], domain, type, protocol, connleak::trace::kFlagSocketPair);
   }
   return result;
 }

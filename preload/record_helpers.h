@@ -21,4 +21,11 @@ inline void copy_address(trace::AddressTail* tail, const sockaddr* addr, socklen
   if (n) memcpy(tail + 1, addr, n);
 }
 
+// An int socket option (SO_DOMAIN, SO_TYPE, ...), 0 when unknown.
+inline int socket_option(int fd, int option) {
+  int value = 0;
+  socklen_t len = sizeof(value);
+  return getsockopt(fd, SOL_SOCKET, option, &value, &len) == 0 ? value : 0;
+}
+
 }  // namespace connleak::shim

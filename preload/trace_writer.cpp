@@ -90,6 +90,7 @@ void* TraceWriter::reserve_bytes(size_t size) {
   }
   auto* header = reinterpret_cast<trace::RecordHeader*>(base_ + offset);
   header->size = uint16_t(size);
+  header->fd = -1;
   return header;
 }
 

@@ -26,12 +26,19 @@ class TraceWriter {
   R* reserve(size_t extra = 0) {
     return static_cast<R*>(reserve_bytes(sizeof(R) + extra));
   }
+  // The same, for a record about `fd` (RecordHeader::fd).
+  template <class R>
+  R* reserve_for(int fd, size_t extra = 0) {
+    R* record = reserve<R>(extra);
+    if (record) record->h.fd = fd;
+    return record;
+  }
 
   // Makes a reserved record visible to readers. Everything stored into it
   // before this call is part of the record.
   void publish(void* record, trace::RecordType type) {
     auto* header = static_cast<trace::RecordHeader*>(record);
-    __atomic_store_n(&header->type, uint16_t(type), __ATOMIC_RELEASE);
+    __atomic_store_n(&header->type, uint8_t(type), __ATOMIC_RELEASE);
   }
 
   uint64_t offset_of(const void* record) const {

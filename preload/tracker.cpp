@@ -13,36 +13,49 @@
 
 namespace connleak::shim {
 
-void Tracker::on_socket(int fd, int domain, int type, int protocol, trace::OpenVia via) {
+void Tracker::on_socket(int fd, int domain, int type, int protocol, uint8_t origin) {
   bool cloexec = type & SOCK_CLOEXEC;
   if (!fds_.track(fd, cloexec)) return count_lost(trace::LostReason::kFdTooLarge);
-  auto* record = writer_.reserve<trace::SocketOpen>();
+  write_socket_open(fd, domain, type & ~(SOCK_CLOEXEC | SOCK_NONBLOCK), protocol,
+                    uint8_t(origin | (cloexec ? trace::kFlagCloexec : 0) |
+                            (type & SOCK_NONBLOCK ? trace::kFlagNonblock : 0)),
+                    capture_stack());
+}
+
+void Tracker::write_socket_open(int fd, int domain, int type, int protocol, uint8_t flags, uint32_t stack_id) {
+  auto* record = writer_.reserve_for<trace::SocketOpen>(fd);
   if (!record) return;
+  record->h.flags = flags;
   record->ts = now_ns();
-  record->fd = fd;
-  record->stack_id = capture_stack();
-  record->domain = uint16_t(domain);
-  record->type = uint16_t(type & ~(SOCK_CLOEXEC | SOCK_NONBLOCK));
+  record->stack_id = stack_id;
+  record->domain = uint8_t(domain);
+  record->type = uint8_t(type);
   record->protocol = uint16_t(protocol);
-  record->via = uint8_t(via);
-  record->flags = uint8_t((cloexec ? trace::kFlagCloexec : 0) |
-                          (type & SOCK_NONBLOCK ? trace::kFlagNonblock : 0));
   writer_.publish(record, trace::RecordType::kSocketOpen);
-  attach_counters(fd);
   note_owner_of_new_socket(fd);
 }
 
-trace::IoCounters* Tracker::attach_counters(int fd, const trace::IoCounters* from) {
-  auto* counters = writer_.reserve<trace::IoCounters>();
+// The first I/O on a socket gives it a counters record in the trace; a
+// socket that never does I/O costs nothing here. Two threads racing on the
+// first I/O each reserve one: the loser leaves its record unpublished (the
+// reader skips it) and counts into the winner's.
+trace::IoCounters* Tracker::counters_for(FdSlot* slot, int fd) {
+  trace::IoCounters* counters = slot->counters.load(std::memory_order_acquire);
+  if (counters) return counters;
+  auto* fresh = writer_.reserve_for<trace::IoCounters>(fd);
+  if (!fresh) return nullptr;
+  if (!slot->counters.compare_exchange_strong(counters, fresh, std::memory_order_acq_rel)) return counters;
+  writer_.publish(fresh, trace::RecordType::kIoCounters);
+  return fresh;
+}
+
+trace::IoCounters* Tracker::copy_counters(int fd, const trace::IoCounters* from) {
+  auto* counters = writer_.reserve_for<trace::IoCounters>(fd);
   if (!counters) return nullptr;
-  counters->fd = fd;
-  if (from) {
-    counters->bytes_sent = __atomic_load_n(&from->bytes_sent, __ATOMIC_RELAXED);
-    counters->bytes_received = __atomic_load_n(&from->bytes_received, __ATOMIC_RELAXED);
-    counters->last_io_ns = __atomic_load_n(&from->last_io_ns, __ATOMIC_RELAXED);
-  }
+  counters->bytes_sent = __atomic_load_n(&from->bytes_sent, __ATOMIC_RELAXED);
+  counters->bytes_received = __atomic_load_n(&from->bytes_received, __ATOMIC_RELAXED);
+  counters->last_io_ns = __atomic_load_n(&from->last_io_ns, __ATOMIC_RELAXED);
   writer_.publish(counters, trace::RecordType::kIoCounters);
-  if (FdSlot* slot = fds_.tracked(fd)) slot->counters.store(counters, std::memory_order_release);
   return counters;
 }
 
@@ -52,10 +65,9 @@ void Tracker::on_connect(int fd, const sockaddr* peer, socklen_t len, int error)
 }
 
 void Tracker::on_connected(int fd, const sockaddr* peer, socklen_t len, int error, uint32_t stack_id) {
-  auto* record = writer_.reserve<trace::Connect>(address_bytes(peer, len));
+  auto* record = writer_.reserve_for<trace::Connect>(fd, address_bytes(peer, len));
   if (!record) return;
   record->ts = now_ns();
-  record->fd = fd;
   record->error = error;
   record->stack_id = stack_id;
   copy_address(&record->peer, peer, len);
@@ -65,26 +77,22 @@ void Tracker::on_connected(int fd, const sockaddr* peer, socklen_t len, int erro
 void Tracker::on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t len, int flags) {
   bool cloexec = flags & SOCK_CLOEXEC;
   if (!fds_.track(fd, cloexec)) return count_lost(trace::LostReason::kFdTooLarge);
-  auto* record = writer_.reserve<trace::Accept>(address_bytes(peer, len));
+  auto* record = writer_.reserve_for<trace::Accept>(fd, address_bytes(peer, len));
   if (!record) return;
+  record->h.flags = uint8_t((cloexec ? trace::kFlagCloexec : 0) | (flags & SOCK_NONBLOCK ? trace::kFlagNonblock : 0));
   record->ts = now_ns();
-  record->fd = fd;
   record->listen_fd = listen_fd;
   record->stack_id = capture_stack();
-  record->flags = uint16_t((cloexec ? trace::kFlagCloexec : 0) |
-                           (flags & SOCK_NONBLOCK ? trace::kFlagNonblock : 0));
   copy_address(&record->peer, peer, len);
   writer_.publish(record, trace::RecordType::kAccept);
-  attach_counters(fd);
   note_owner_of_new_socket(fd);
 }
 
 void Tracker::on_bind(int fd, const sockaddr* local, socklen_t len, int error) {
   if (!fds_.is_tracked(fd)) return;
-  auto* record = writer_.reserve<trace::Bind>(address_bytes(local, len));
+  auto* record = writer_.reserve_for<trace::Bind>(fd, address_bytes(local, len));
   if (!record) return;
   record->ts = now_ns();
-  record->fd = fd;
   record->error = error;
   copy_address(&record->local, local, len);
   writer_.publish(record, trace::RecordType::kBind);
@@ -92,25 +100,23 @@ void Tracker::on_bind(int fd, const sockaddr* local, socklen_t len, int error) {
 
 void Tracker::on_listen(int fd, int backlog) {
   if (!fds_.is_tracked(fd)) return;
-  auto* record = writer_.reserve<trace::Listen>();
+  auto* record = writer_.reserve_for<trace::Listen>(fd);
   if (!record) return;
   record->ts = now_ns();
-  record->fd = fd;
   record->backlog = backlog;
   writer_.publish(record, trace::RecordType::kListen);
 }
 
 void Tracker::on_shutdown(int fd, int how) {
   if (!fds_.is_tracked(fd)) return;
-  auto* record = writer_.reserve<trace::Shutdown>();
+  auto* record = writer_.reserve_for<trace::Shutdown>(fd);
   if (!record) return;
   record->ts = now_ns();
-  record->fd = fd;
   record->how = how;
   writer_.publish(record, trace::RecordType::kShutdown);
 }
 
-Tracker::CloseTicket Tracker::begin_close(int fd, trace::CloseVia via) {
+Tracker::CloseTicket Tracker::begin_close(int fd, bool via_fclose) {
   CloseTicket ticket;
   if (!fds_.is_tracked(fd)) {
     FdSlot* slot = fds_.slot(fd);
@@ -120,18 +126,17 @@ Tracker::CloseTicket Tracker::begin_close(int fd, trace::CloseVia via) {
   // Untrack before the kernel frees the number: a socket another thread
   // gets with it next is tracked after this.
   fds_.untrack(fd, /*closed=*/true);
-  ticket.record = writer_.reserve<trace::Close>();
+  ticket.record = writer_.reserve_for<trace::Close>(fd);
   if (ticket.record) {
     ticket.record->ts = now_ns();
-    ticket.record->fd = fd;
-    ticket.record->via = uint16_t(via);
+    ticket.record->h.flags = via_fclose ? trace::kFlagFclose : 0;
   }
   return ticket;
 }
 
 void Tracker::end_close(const CloseTicket& ticket, int fd, int result, int error) {
   if (ticket.record) {
-    ticket.record->error = int16_t(result == 0 ? 0 : error);
+    if (result != 0) ticket.record->h.flags |= trace::kFlagFailed;
     writer_.publish(ticket.record, trace::RecordType::kClose);
     return;
   }
@@ -141,10 +146,9 @@ void Tracker::end_close(const CloseTicket& ticket, int fd, int result, int error
   }
   if (!ticket.closed_socket || error != EBADF) return;
   // A second close of a socket the shim saw closed: a double close.
-  auto* record = writer_.reserve<trace::BadClose>();
+  auto* record = writer_.reserve_for<trace::BadClose>(fd);
   if (!record) return;
   record->ts = now_ns();
-  record->fd = fd;
   record->error = error;
   record->stack_id = capture_stack();
   writer_.publish(record, trace::RecordType::kBadClose);
@@ -184,24 +188,22 @@ void Tracker::on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec) {
   } else {
     fds_.untrack(new_fd);  // now refers to something that is no socket
   }
-  auto* record = writer_.reserve<trace::Dup>();
+  auto* record = writer_.reserve_for<trace::Dup>(new_fd);
   if (!record) return;
+  record->h.flags = cloexec ? trace::kFlagCloexec : 0;
   record->ts = now_ns();
   record->old_fd = old_fd;
-  record->new_fd = new_fd;
   record->via = uint16_t(via);
-  record->flags = cloexec ? trace::kFlagCloexec : 0;
   writer_.publish(record, trace::RecordType::kDup);
 }
 
 void Tracker::on_set_cloexec(int fd, bool cloexec) {
   if (!fds_.is_tracked(fd)) return;
   fds_.set_cloexec(fd, cloexec);
-  auto* record = writer_.reserve<trace::SetCloexec>();
+  auto* record = writer_.reserve_for<trace::SetCloexec>(fd);
   if (!record) return;
+  record->h.flags = cloexec ? trace::kFlagCloexec : 0;
   record->ts = now_ns();
-  record->fd = fd;
-  record->cloexec = cloexec;
   writer_.publish(record, trace::RecordType::kSetCloexec);
 }
 
@@ -292,22 +294,8 @@ void Tracker::on_received_fds(const msghdr* message, int recv_flags) {
 
 void Tracker::track_received_socket(int fd, bool cloexec, uint32_t stack_id) {
   if (!fds_.track(fd, cloexec)) return count_lost(trace::LostReason::kFdTooLarge);
-  auto* record = writer_.reserve<trace::SocketOpen>();
-  if (!record) return;
-  int value = 0;
-  socklen_t len = sizeof(value);
-  record->ts = now_ns();
-  record->fd = fd;
-  record->stack_id = stack_id;
-  record->domain = uint16_t(getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) == 0 ? value : 0);
-  len = sizeof(value);
-  record->type = uint16_t(getsockopt(fd, SOL_SOCKET, SO_TYPE, &value, &len) == 0 ? value : 0);
-  len = sizeof(value);
-  record->protocol = uint16_t(getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &value, &len) == 0 ? value : 0);
-  record->via = uint8_t(trace::OpenVia::kReceived);
-  record->flags = cloexec ? trace::kFlagCloexec : 0;
-  writer_.publish(record, trace::RecordType::kSocketOpen);
-  attach_counters(fd);
+  write_socket_open(fd, socket_option(fd, SO_DOMAIN), socket_option(fd, SO_TYPE), socket_option(fd, SO_PROTOCOL),
+                    uint8_t(trace::kFlagReceived | (cloexec ? trace::kFlagCloexec : 0)), stack_id);
   sockaddr_storage peer{};
   socklen_t peer_len = sizeof(peer);
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {

@@ -30,7 +30,8 @@ class Tracker {
   bool active() const { return active_.load(std::memory_order_acquire); }
   const char* trace_name() const { return writer_.file_name(); }
 
-  void on_socket(int fd, int domain, int type, int protocol, trace::OpenVia via);
+  // origin: 0, trace::kFlagSocketPair or trace::kFlagReceived.
+  void on_socket(int fd, int domain, int type, int protocol, uint8_t origin = 0);
   void on_connect(int fd, const sockaddr* peer, socklen_t len, int error);
   void on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t len, int flags);
   void on_bind(int fd, const sockaddr* local, socklen_t len, int error);
@@ -43,7 +44,7 @@ class Tracker {
     if (n <= 0) return;
     FdSlot* slot = fds_.tracked(fd);
     if (!slot) return;
-    trace::IoCounters* counters = slot->counters.load(std::memory_order_relaxed);
+    trace::IoCounters* counters = counters_for(slot, fd);
     if (!counters) return;
     __atomic_fetch_add(sent ? &counters->bytes_sent : &counters->bytes_received, uint64_t(n),
                        __ATOMIC_RELAXED);
@@ -59,7 +60,7 @@ class Tracker {
     trace::Close* record = nullptr;  // a tracked socket's close
     bool closed_socket = false;      // the fd was a socket closed before
   };
-  CloseTicket begin_close(int fd, trace::CloseVia via);
+  CloseTicket begin_close(int fd, bool via_fclose);
   void end_close(const CloseTicket& ticket, int fd, int result, int error);
   void on_close_range(unsigned first, unsigned last, int flags, int error);
   void on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec);
@@ -105,9 +106,12 @@ class Tracker {
   void write_process_info();
   void record_inherited_fds();
   void record_inherited_fd(int fd);
-  // Writes a counters record for fd (a copy of `from`, if given) and hooks
-  // it to the fd's slot.
-  trace::IoCounters* attach_counters(int fd, const trace::IoCounters* from = nullptr);
+  void write_socket_open(int fd, int domain, int type, int protocol, uint8_t flags, uint32_t stack_id);
+  // The socket's counters record, made at its first I/O.
+  trace::IoCounters* counters_for(FdSlot* slot, int fd);
+  // A new counters record for fd holding `from`'s values (a fork child's).
+  trace::IoCounters* copy_counters(int fd, const trace::IoCounters* from);
+  void move_counters_into_child_trace();
   void track_received_socket(int fd, bool cloexec, uint32_t stack_id);
   void on_connected(int fd, const sockaddr* peer, socklen_t len, int error, uint32_t stack_id);
   // A new socket made inside a session's call belongs to that session.

@@ -43,12 +43,6 @@ uint8_t tcp_state_of(int fd) {
   return info.tcpi_state;
 }
 
-int socket_option(int fd, int option) {
-  int value = 0;
-  socklen_t len = sizeof(value);
-  return getsockopt(fd, SOL_SOCKET, option, &value, &len) == 0 ? value : 0;
-}
-
 // Calls `visit(fd)` for every fd open now, from /proc/self/fd, without
 // allocating (getdents64 into a stack buffer).
 template <class Visit>
@@ -162,14 +156,30 @@ void Tracker::after_fork_in_child() {
     TraceWriter::release(parent);
     return;
   }
-  for (int fd = 0; fd <= fds_.max_fd(); ++fd) {
-    if (FdSlot* slot = fds_.tracked(fd)) {
-      trace::IoCounters* saved = slot->counters.load(std::memory_order_relaxed);
-      slot->counters.store(nullptr, std::memory_order_relaxed);
-      attach_counters(fd, saved);
-    }
-  }
+  move_counters_into_child_trace();
   TraceWriter::release(parent);
+}
+
+// Each inherited socket that had done I/O gets a counters record in the
+// child's trace, starting from the parent's values; dups that shared one
+// record share the new one too.
+void Tracker::move_counters_into_child_trace() {
+  constexpr int kRemembered = 64;
+  trace::IoCounters* from[kRemembered];
+  trace::IoCounters* to[kRemembered];
+  int remembered = 0;
+  for (int fd = 0; fd <= fds_.max_fd(); ++fd) {
+    FdSlot* slot = fds_.tracked(fd);
+    trace::IoCounters* old = slot ? slot->counters.load(std::memory_order_relaxed) : nullptr;
+    if (!old) continue;
+    trace::IoCounters* moved = nullptr;
+    for (int i = 0; i < remembered && !moved; ++i) moved = from[i] == old ? to[i] : nullptr;
+    if (!moved) {
+      moved = copy_counters(fd, old);
+      if (remembered < kRemembered) from[remembered] = old, to[remembered++] = moved;
+    }
+    slot->counters.store(moved, std::memory_order_relaxed);
+  }
 }
 
 void Tracker::on_exec(const char* path) {
@@ -219,10 +229,9 @@ void Tracker::write_open_sockets_at_exit(uint64_t ts) {
     sockaddr_storage local{};
     socklen_t len = sizeof(local);
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) len = 0;
-    auto* record = writer_.reserve<trace::OpenAtExit>(len);
+    auto* record = writer_.reserve_for<trace::OpenAtExit>(fd, len);
     if (!record) return;
     record->ts = ts;
-    record->fd = fd;
     record->tcp_state = tcp_state_of(fd);
     copy_address(&record->local, reinterpret_cast<sockaddr*>(&local), len);
     writer_.publish(record, trace::RecordType::kOpenAtExit);
@@ -249,20 +258,20 @@ void Tracker::record_inherited_fd(int fd) {
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) local_len = 0;
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) != 0) peer_len = 0;
   size_t local_bytes = trace::align_record(address_bytes(reinterpret_cast<sockaddr*>(&local), local_len));
-  auto* record = writer_.reserve<trace::InheritedFd>(local_bytes + sizeof(trace::AddressTail) + peer_len);
+  auto* record =
+      writer_.reserve_for<trace::InheritedFd>(fd, local_bytes + sizeof(trace::AddressTail) + peer_len);
   if (!record) return;
+  record->h.flags = cloexec ? trace::kFlagCloexec : 0;
   record->ts = now_ns();
-  record->fd = fd;
-  record->flags = trace::kInheritedIsSocket | (cloexec ? trace::kInheritedCloexec : 0);
+  record->inode = st.st_ino;
   record->domain = uint16_t(socket_option(fd, SO_DOMAIN));
   record->type = uint16_t(socket_option(fd, SO_TYPE));
   record->protocol = uint16_t(socket_option(fd, SO_PROTOCOL));
-  record->inode = st.st_ino;
   copy_address(&record->local, reinterpret_cast<sockaddr*>(&local), local_len);
   auto* peer_tail = reinterpret_cast<trace::AddressTail*>(reinterpret_cast<char*>(record + 1) + local_bytes);
   copy_address(peer_tail, reinterpret_cast<sockaddr*>(&peer), peer_len);
   writer_.publish(record, trace::RecordType::kInheritedFd);
-  if (fds_.track(fd, cloexec)) attach_counters(fd);
+  fds_.track(fd, cloexec);
 }
 
 // Every tracked socket without close-on-exec may live on in the next image;
@@ -274,9 +283,8 @@ void Tracker::before_handing_over() {
     if (!slot || (slot->flags.load(std::memory_order_relaxed) & FdTable::kCloexec)) continue;
     struct stat st;
     if (fstat(fd, &st) != 0) continue;
-    auto* record = writer_.reserve<trace::PassOn>();
+    auto* record = writer_.reserve_for<trace::PassOn>(fd);
     if (!record) return;
-    record->fd = fd;
     record->inode = st.st_ino;
     writer_.publish(record, trace::RecordType::kPassOn);
   }

@@ -43,10 +43,9 @@ void Tracker::on_session_event(const void* handle, trace::SessionApi api, trace:
 
 void Tracker::on_socket_owner(int fd, const void* handle, trace::SessionApi api) {
   if (!handle || !fds_.is_tracked(fd)) return;
-  auto* record = writer_.reserve<trace::SocketOwner>();
+  auto* record = writer_.reserve_for<trace::SocketOwner>(fd);
   if (!record) return;
   record->handle = reinterpret_cast<uint64_t>(handle);
-  record->fd = fd;
   record->api = uint16_t(api);
   writer_.publish(record, trace::RecordType::kSocketOwner);
 }

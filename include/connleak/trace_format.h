@@ -61,7 +61,7 @@ struct FileHeader {
 };
 static_assert(sizeof(FileHeader) == 160);
 
-enum class RecordType : uint16_t {
+enum class RecordType : uint8_t {
   kNone = 0,  // not a record: end of data, or a reservation never published
   kProcessInfo = 1,
   kModule = 2,
@@ -94,10 +94,13 @@ enum class RecordType : uint16_t {
 };
 inline constexpr uint16_t kMaxRecordType = 28;
 
+// Most records are about one fd: it lives in the header, which keeps the
+// common records (socket, close) at 24 and 16 bytes.
 struct RecordHeader {
-  uint16_t type;  // RecordType; stored last, with release ordering
+  uint8_t type;   // RecordType; stored last, with release ordering
+  uint8_t flags;  // record-specific bits (kFlag*)
   uint16_t size;  // whole record in bytes, a multiple of kRecordAlign
-  uint32_t reserved;
+  int32_t fd;     // the fd the record is about, -1 when none
 };
 static_assert(sizeof(RecordHeader) == 8);
 
@@ -139,29 +142,25 @@ struct Stack {
 };
 static_assert(sizeof(Stack) == 16);
 
-// How a socket came to exist.
-enum class OpenVia : uint16_t {
-  kSocket = 0,
-  kSocketPair = 1,
-  kReceived = 2,  // an fd passed with SCM_RIGHTS; the stack is the recvmsg()
-};
+// RecordHeader::flags bits.
+inline constexpr uint8_t kFlagCloexec = 1;     // the fd has close-on-exec
+inline constexpr uint8_t kFlagNonblock = 2;    // SocketOpen, Accept
+inline constexpr uint8_t kFlagSocketPair = 4;  // SocketOpen: one end of a socketpair()
+inline constexpr uint8_t kFlagReceived = 8;    // SocketOpen: arrived with SCM_RIGHTS;
+                                               // the stack is the recvmsg()
+inline constexpr uint8_t kFlagFclose = 16;     // Close: by fclose() of an fdopen()ed stream
+inline constexpr uint8_t kFlagFailed = 32;     // Close: the call failed (the fd is freed anyway)
 
-// Socket flags, as recorded at open.
-inline constexpr uint16_t kFlagCloexec = 1;
-inline constexpr uint16_t kFlagNonblock = 2;
-
+// A new socket at h.fd.
 struct SocketOpen {
   RecordHeader h;
   uint64_t ts;  // CLOCK_MONOTONIC ns
-  int32_t fd;
   uint32_t stack_id;
-  uint16_t domain;    // AF_*
-  uint16_t type;      // SOCK_STREAM, ... without SOCK_CLOEXEC|SOCK_NONBLOCK
   uint16_t protocol;  // IPPROTO_*, 0 = default
-  uint8_t via;        // OpenVia
-  uint8_t flags;      // kFlag*
+  uint8_t domain;     // AF_*
+  uint8_t type;       // SOCK_STREAM, ... without SOCK_CLOEXEC|SOCK_NONBLOCK
 };
-static_assert(sizeof(SocketOpen) == 32);
+static_assert(sizeof(SocketOpen) == 24);
 
 // A socket address as passed to or returned by the kernel.
 struct AddressTail {
@@ -174,31 +173,27 @@ static_assert(sizeof(AddressTail) == 8);
 struct Connect {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;
   int32_t error;  // 0, or errno (EINPROGRESS for a non-blocking connect)
   uint32_t stack_id;
-  uint32_t reserved;
   AddressTail peer;
 };
-static_assert(sizeof(Connect) == 40);
+static_assert(sizeof(Connect) == 32);
 
+// h.fd is the new, connected socket.
 struct Accept {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;  // the new, connected socket
   int32_t listen_fd;
   uint32_t stack_id;
-  uint16_t flags;  // kFlag*
-  uint16_t reserved;
   AddressTail peer;
 };
-static_assert(sizeof(Accept) == 40);
+static_assert(sizeof(Accept) == 32);
 
 struct Bind {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;
   int32_t error;
+  int32_t reserved;
   AddressTail local;
 };
 static_assert(sizeof(Bind) == 32);
@@ -206,21 +201,17 @@ static_assert(sizeof(Bind) == 32);
 struct Listen {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;
   int32_t backlog;
+  int32_t reserved;
 };
 static_assert(sizeof(Listen) == 24);
 
-enum class CloseVia : uint16_t { kClose = 0, kFclose = 1 };
-
+// h.flags: kFlagFclose, kFlagFailed.
 struct Close {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;
-  int16_t error;  // 0 or errno; EBADF means it was not open
-  uint16_t via;   // CloseVia
 };
-static_assert(sizeof(Close) == 24);
+static_assert(sizeof(Close) == 16);
 
 struct CloseRange {
   RecordHeader h;
@@ -234,34 +225,32 @@ static_assert(sizeof(CloseRange) == 32);
 
 enum class DupVia : uint16_t { kDup = 0, kDup2 = 1, kDup3 = 2, kFcntl = 3 };
 
-// `new_fd` now refers to the same socket as `old_fd`; whatever `new_fd`
+// h.fd (the new fd) now refers to the same socket as `old_fd`; whatever it
 // referred to before was closed by the call (dup2/dup3 semantics).
+// h.flags: kFlagCloexec of the new fd.
 struct Dup {
   RecordHeader h;
   uint64_t ts;
   int32_t old_fd;
-  int32_t new_fd;
-  uint16_t via;    // DupVia
-  uint16_t flags;  // kFlagCloexec of new_fd
-  int32_t reserved;
+  uint16_t via;  // DupVia
+  uint16_t reserved;
 };
-static_assert(sizeof(Dup) == 32);
+static_assert(sizeof(Dup) == 24);
 
 struct Shutdown {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;
   int32_t how;  // SHUT_RD, SHUT_WR, SHUT_RDWR
+  int32_t reserved;
 };
 static_assert(sizeof(Shutdown) == 24);
 
+// h.flags: kFlagCloexec as it is now.
 struct SetCloexec {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;
-  int32_t cloexec;  // 0 or 1
 };
-static_assert(sizeof(SetCloexec) == 24);
+static_assert(sizeof(SetCloexec) == 16);
 
 // Reserved before fork(), published after it in the parent. A forked child's
 // FileHeader points at this record's offset: that is how the two are linked.
@@ -296,9 +285,8 @@ static_assert(sizeof(ExecFailed) == 24);
 struct OpenAtExit {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;
   uint8_t tcp_state;  // TCP_ESTABLISHED... from TCP_INFO, 0 = unknown
-  uint8_t reserved[3];
+  uint8_t reserved[7];
   AddressTail local;
 };
 static_assert(sizeof(OpenAtExit) == 32);
@@ -330,48 +318,42 @@ static_assert(sizeof(ProcessEnd) == 24);
 
 // A socket's activity, updated in place (atomic adds into the mapped file)
 // by every read/write/send/recv on it, so even a killed process's trace
-// holds its last values. Written right after the record that made the
-// socket known (SocketOpen, Accept, InheritedFd), and again in a fork
-// child for every socket it inherited.
+// holds its last values. Written at the socket's first I/O (a socket that
+// never does I/O costs nothing here), and in a fork child for every
+// inherited socket that had one. Several records for one socket (one per
+// fd that did I/O first) add up.
 struct IoCounters {
   RecordHeader h;
-  int32_t fd;
-  uint32_t reserved;
   uint64_t bytes_sent;
   uint64_t bytes_received;
   uint64_t last_io_ns;  // CLOCK_MONOTONIC, 0 = no I/O yet
 };
-static_assert(sizeof(IoCounters) == 40);
+static_assert(sizeof(IoCounters) == 32);
 
 // An fd the process image had when it started (from /proc/self/fd): not
 // its own, so never its leak. Sockets carry what the kernel says of them.
-inline constexpr uint16_t kInheritedIsSocket = 1;
-inline constexpr uint16_t kInheritedCloexec = 2;
+// h.flags: kFlagCloexec.
 struct InheritedFd {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;
-  uint16_t flags;  // kInherited*
-  uint16_t domain;
   uint64_t inode;  // st_ino, to match the socket its previous image passed on
+  uint16_t domain;
   uint16_t type;
   uint16_t protocol;
-  uint32_t reserved;
+  uint16_t reserved;
   AddressTail local;  // then the local address bytes, then a second
                       // AddressTail with the peer address
 };
-static_assert(sizeof(InheritedFd) == 48);
+static_assert(sizeof(InheritedFd) == 40);
 
 // Before an exec or posix_spawn: a tracked socket without close-on-exec
 // that the next image may inherit, with its inode so the next image's
 // InheritedFd can be matched to it.
 struct PassOn {
   RecordHeader h;
-  int32_t fd;
-  uint32_t reserved;
   uint64_t inode;
 };
-static_assert(sizeof(PassOn) == 24);
+static_assert(sizeof(PassOn) == 16);
 
 // posix_spawn() started a child image.
 struct Spawn {
@@ -400,13 +382,10 @@ static_assert(sizeof(ChildExit) == 24);
 struct BadClose {
   RecordHeader h;
   uint64_t ts;
-  int32_t fd;
-  int32_t error;  // what close() returned: EBADF, or 0 when it closed
-                  // whatever now had that number
+  int32_t error;  // what close() failed with: EBADF
   uint32_t stack_id;
-  uint32_t reserved;
 };
-static_assert(sizeof(BadClose) == 32);
+static_assert(sizeof(BadClose) == 24);
 
 // Sessions: objects that hold connections (a libcurl handle, an OpenSSL
 // SSL_CTX, a program's own pool annotated with connleak.h).
@@ -460,9 +439,8 @@ static_assert(sizeof(SessionEvent) == 40);
 struct SocketOwner {
   RecordHeader h;
   uint64_t handle;
-  int32_t fd;
   uint16_t api;  // SessionApi
-  uint16_t reserved;
+  uint16_t reserved[3];
 };
 static_assert(sizeof(SocketOwner) == 24);
 

@@ -65,14 +65,14 @@ TEST_CASE("records written by the shim's writer read back unchanged", "[format]"
         CHECK(reinterpret_cast<const uint64_t*>(r.tail<trace::Stack>().data())[2] == 0x3000);
         break;
       case T::kSocketOpen:
-        CHECK(r.as<trace::SocketOpen>().fd == 5);
-        CHECK(r.as<trace::SocketOpen>().flags == trace::kFlagCloexec);
+        CHECK(r.as<trace::SocketOpen>().h.fd == 5);
+        CHECK(r.as<trace::SocketOpen>().h.flags == trace::kFlagCloexec);
         break;
       case T::kConnect:
         CHECK(r.as<trace::Connect>().peer.addr_len == sizeof(sockaddr_in));
         break;
       case T::kDup:
-        CHECK(r.as<trace::Dup>().new_fd == 9);
+        CHECK(r.as<trace::Dup>().h.fd == 9);
         break;
       case T::kProcessEnd:
         CHECK(r.as<trace::ProcessEnd>().exit_status == 3);
@@ -137,7 +137,7 @@ TEST_CASE("damaged traces are refused with the file named", "[format]") {
   SECTION("a record of a type from a newer writer is skipped") {
     std::string with_unknown = good;
     auto* first = reinterpret_cast<trace::RecordHeader*>(with_unknown.data() + sizeof(trace::FileHeader));
-    first->type = 999;
+    first->type = 200;  // beyond kMaxRecordType
     auto path = write_bytes(dir.path(), "unknown.trace", with_unknown);
     TraceFile file(path);
     CHECK(record_types(file) == std::vector<trace::RecordType>{trace::RecordType::kConnect,

@@ -77,20 +77,18 @@ uint32_t TraceBuilder::stack(const std::vector<uint64_t>& ips) {
 }
 
 void TraceBuilder::socket(int fd, uint32_t stack, bool cloexec, int domain, int type) {
-  auto* r = writer_.reserve<trace::SocketOpen>();
+  auto* r = writer_.reserve_for<trace::SocketOpen>(fd);
   r->ts = tick();
-  r->fd = fd;
   r->stack_id = stack;
-  r->domain = uint16_t(domain);
-  r->type = uint16_t(type);
-  r->flags = cloexec ? trace::kFlagCloexec : 0;
+  r->domain = uint8_t(domain);
+  r->type = uint8_t(type);
+  r->h.flags = cloexec ? trace::kFlagCloexec : 0;
   writer_.publish(r, trace::RecordType::kSocketOpen);
 }
 
 void TraceBuilder::connect(int fd, const sockaddr_in& peer, int error, uint32_t stack) {
-  auto* r = writer_.reserve<trace::Connect>(sizeof(peer));
+  auto* r = writer_.reserve_for<trace::Connect>(fd, sizeof(peer));
   r->ts = tick();
-  r->fd = fd;
   r->error = error;
   r->stack_id = stack;
   r->peer.addr_len = sizeof(peer);
@@ -99,9 +97,8 @@ void TraceBuilder::connect(int fd, const sockaddr_in& peer, int error, uint32_t 
 }
 
 void TraceBuilder::accept(int fd, int listen_fd, const sockaddr_in& peer, uint32_t stack) {
-  auto* r = writer_.reserve<trace::Accept>(sizeof(peer));
+  auto* r = writer_.reserve_for<trace::Accept>(fd, sizeof(peer));
   r->ts = tick();
-  r->fd = fd;
   r->listen_fd = listen_fd;
   r->stack_id = stack;
   r->peer.addr_len = sizeof(peer);
@@ -110,20 +107,18 @@ void TraceBuilder::accept(int fd, int listen_fd, const sockaddr_in& peer, uint32
 }
 
 void TraceBuilder::close(int fd, int error) {
-  auto* r = writer_.reserve<trace::Close>();
+  auto* r = writer_.reserve_for<trace::Close>(fd);
   r->ts = tick();
-  r->fd = fd;
-  r->error = int16_t(error);
+  r->h.flags = error ? trace::kFlagFailed : 0;
   writer_.publish(r, trace::RecordType::kClose);
 }
 
 void TraceBuilder::dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec) {
-  auto* r = writer_.reserve<trace::Dup>();
+  auto* r = writer_.reserve_for<trace::Dup>(new_fd);
   r->ts = tick();
   r->old_fd = old_fd;
-  r->new_fd = new_fd;
   r->via = uint16_t(via);
-  r->flags = cloexec ? trace::kFlagCloexec : 0;
+  r->h.flags = cloexec ? trace::kFlagCloexec : 0;
   writer_.publish(r, trace::RecordType::kDup);
 }
 
@@ -137,10 +132,9 @@ void TraceBuilder::close_range(uint32_t first, uint32_t last, int flags) {
 }
 
 void TraceBuilder::set_cloexec(int fd, bool cloexec) {
-  auto* r = writer_.reserve<trace::SetCloexec>();
+  auto* r = writer_.reserve_for<trace::SetCloexec>(fd);
   r->ts = tick();
-  r->fd = fd;
-  r->cloexec = cloexec;
+  r->h.flags = cloexec ? trace::kFlagCloexec : 0;
   writer_.publish(r, trace::RecordType::kSetCloexec);
 }
 
@@ -160,9 +154,8 @@ void TraceBuilder::exec(const std::string& path) {
 }
 
 void TraceBuilder::open_at_exit(int fd, uint8_t tcp_state) {
-  auto* r = writer_.reserve<trace::OpenAtExit>();
+  auto* r = writer_.reserve_for<trace::OpenAtExit>(fd);
   r->ts = tick();
-  r->fd = fd;
   r->tcp_state = tcp_state;
   writer_.publish(r, trace::RecordType::kOpenAtExit);
 }
@@ -196,9 +189,8 @@ void TraceBuilder::session_event(uint64_t handle, trace::SessionApi api, trace::
 }
 
 void TraceBuilder::socket_owner(int fd, uint64_t handle, trace::SessionApi api) {
-  auto* r = writer_.reserve<trace::SocketOwner>();
+  auto* r = writer_.reserve_for<trace::SocketOwner>(fd);
   r->handle = handle;
-  r->fd = fd;
   r->api = uint16_t(api);
   writer_.publish(r, trace::RecordType::kSocketOwner);
 }
