@@ -51,6 +51,7 @@ class Replay {
   void finish();
   void note_time(uint64_t ts) { last_ts_ = std::max(last_ts_, ts); }
   void on_io_counters(const trace::IoCounters& rec);
+  void recycle(int socket);
   void on_session_begin(const RecordView& r);
   void on_session_event(const trace::SessionEvent& rec);
   void on_inherited_fd(const RecordView& r);
@@ -119,6 +120,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       const auto& rec = r.as<trace::SocketOpen>();
       note_time(rec.ts);
       int index = open_socket(rec.h.fd, rec.ts, rec.h.flags & trace::kFlagCloexec);
+      ++model_.sockets_opened;
       SocketLife& s = sock(index);
       s.domain = rec.domain;
       s.type = rec.type;
@@ -133,6 +135,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       note_time(rec.ts);
       auto listener = fds_.find(rec.listen_fd);
       int index = open_socket(rec.h.fd, rec.ts, rec.h.flags & trace::kFlagCloexec);
+      ++model_.sockets_opened;
       SocketLife& s = sock(index);
       if (listener != fds_.end()) {
         const SocketLife& l = sock(listener->second.socket);
@@ -214,7 +217,10 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       auto old = fds_.find(rec.old_fd);
       int socket = old == fds_.end() ? -1 : old->second.socket;
       release_fd(rec.h.fd, rec.ts);  // dup2/dup3 close what new_fd referred to
-      if (socket >= 0) fds_[rec.h.fd] = {socket, bool(rec.h.flags & trace::kFlagCloexec)};
+      if (socket >= 0) {
+        fds_[rec.h.fd] = {socket, bool(rec.h.flags & trace::kFlagCloexec)};
+        ++sock(socket).fd_refs;
+      }
       return;
     }
     case RecordType::kSetCloexec: {
@@ -267,7 +273,10 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     case RecordType::kInheritedFd: return on_inherited_fd(r);
     case RecordType::kPassOn: {
       const auto& rec = r.as<trace::PassOn>();
-      if (auto it = fds_.find(rec.h.fd); it != fds_.end()) pending_pass_on_[rec.inode] = it->second.socket;
+      if (auto it = fds_.find(rec.h.fd); it != fds_.end()) {
+        pending_pass_on_[rec.inode] = it->second.socket;
+        sock(it->second.socket).pinned = true;  // the next image may name it
+      }
       return;
     }
     case RecordType::kSpawn: {
@@ -287,8 +296,9 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       const auto& rec = r.as<trace::BadClose>();
       note_time(rec.ts);
       auto last = last_closed_at_.find(rec.h.fd);
-      model_.bad_closes.push_back({process_, rec.h.fd, rec.ts, {process_, rec.stack_id},
-                                   last == last_closed_at_.end() ? -1 : last->second});
+      int previous = last == last_closed_at_.end() ? -1 : last->second;
+      if (previous >= 0) sock(previous).pinned = true;
+      model_.bad_closes.push_back({process_, rec.h.fd, rec.ts, {process_, rec.stack_id}, previous});
       return;
     }
     case RecordType::kSessionBegin: return on_session_begin(r);
@@ -372,6 +382,7 @@ void Replay::on_inherited_fd(const RecordView& r) {
     const SocketLife& other = sock(ref.socket);
     if (other.inherited_at_start && other.inode == rec.inode && rec.inode) {
       fds_[rec.h.fd] = {ref.socket, bool(rec.h.flags & trace::kFlagCloexec)};
+      ++sock(ref.socket).fd_refs;
       return;
     }
   }
@@ -422,19 +433,38 @@ int Replay::open_socket(int fd, uint64_t ts, bool cloexec) {
   if (auto stale = fds_.find(fd); stale != fds_.end()) {
     int old = stale->second.socket;
     fds_.erase(stale);
-    if (!std::any_of(fds_.begin(), fds_.end(), [&](auto& e) { return e.second.socket == old; })) {
+    if (--sock(old).fd_refs == 0) {
       sock(old).end = SocketEnd::kClosedUnseen;
       sock(old).end_mono_ns = ts;
+      recycle(old);
     }
   }
   SocketLife s;
   s.process = process_;
   s.fd = fd;
   s.opened_mono_ns = ts;
-  model_.sockets.push_back(std::move(s));
-  int index = int(model_.sockets.size() - 1);
+  s.fd_refs = 1;
+  int index;
+  if (model_.free_sockets.empty()) {
+    model_.sockets.push_back(std::move(s));
+    index = int(model_.sockets.size() - 1);
+  } else {
+    index = model_.free_sockets.back();
+    model_.free_sockets.pop_back();
+    model_.sockets[size_t(index)] = std::move(s);
+  }
   fds_[fd] = {index, cloexec};
   return index;
+}
+
+void Replay::recycle(int socket) {
+  SocketLife& s = sock(socket);
+  bool closed = s.end == SocketEnd::kClosed || s.end == SocketEnd::kClosedUnseen;
+  if (!closed || s.pinned || s.recycled || s.fd_refs > 0) return;
+  s = SocketLife{};
+  s.recycled = true;
+  s.end = SocketEnd::kClosed;
+  model_.free_sockets.push_back(socket);
 }
 
 void Replay::release_fd(int fd, uint64_t ts) {
@@ -442,12 +472,16 @@ void Replay::release_fd(int fd, uint64_t ts) {
   if (it == fds_.end()) return;
   int socket = it->second.socket;
   fds_.erase(it);
-  last_closed_at_[fd] = socket;
-  bool still_referenced =
-      std::any_of(fds_.begin(), fds_.end(), [&](auto& e) { return e.second.socket == socket; });
-  if (!still_referenced) {
+  if (--sock(socket).fd_refs == 0) {
     sock(socket).end = SocketEnd::kClosed;
     sock(socket).end_mono_ns = ts;
+    // Kept while it is the last socket closed at this fd (a later double
+    // close names it); the one it replaces there can go.
+    auto [last, fresh] = last_closed_at_.try_emplace(fd, socket);
+    if (!fresh && last->second != socket) {
+      recycle(last->second);
+      last->second = socket;
+    }
   }
 }
 
@@ -653,10 +687,12 @@ Model build_model(std::vector<TraceFile>& traces) {
         copy.has_io_counters = false;
         copy.bytes_sent = copy.bytes_received = copy.last_io_mono_ns = 0;
         copy.open_fds.clear();
+        copy.fd_refs = 0;
         model.sockets.push_back(std::move(copy));
         it->second = int(model.sockets.size() - 1);
       }
       ref.socket = it->second;
+      ++model.sockets[size_t(ref.socket)].fd_refs;
     }
     Replay(model, process, std::move(inherited), fork_snapshots).run(trace);
   }

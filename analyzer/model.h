@@ -80,6 +80,11 @@ struct SocketLife {
   std::string peer;   // raw struct sockaddr bytes
   std::string local;  // raw struct sockaddr bytes
   SocketEnd end = SocketEnd::kOpen;
+  // Referenced from elsewhere in the model (a bad close, a hand-over): its
+  // slot is kept when it closes.
+  bool pinned = false;
+  bool recycled = false;  // a free slot: a closed socket nothing refers to
+  int fd_refs = 0;        // fds referring to it during the replay
   uint64_t end_mono_ns = 0;
   std::vector<int> open_fds;  // at the process end: the fds still referring to it
   uint8_t tcp_state = 0;      // from the exit check, 0 = unknown
@@ -131,7 +136,11 @@ struct ReapedChild {
 
 struct Model {
   std::vector<ProcessLife> processes;
+  // Sockets still open, or referred to; a closed socket's slot is reused,
+  // so memory grows with live sockets, not with the length of the trace.
   std::vector<SocketLife> sockets;
+  std::vector<int> free_sockets;
+  size_t sockets_opened = 0;  // all the programs created (not inherited)
   std::vector<SessionLife> sessions;
   std::vector<Handover> handovers;
   std::vector<BadCloseEvent> bad_closes;

@@ -246,10 +246,7 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
 
   Summary& sum = report.summary;
   count_findings(report);
-  sum.sockets_opened = size_t(std::count_if(model.sockets.begin(), model.sockets.end(),
-                                            [](const SocketLife& s) {
-                                              return !s.inherited && !s.inherited_at_start;
-                                            }));
+  sum.sockets_opened = model.sockets_opened;
   sum.sessions_created = size_t(std::count_if(model.sessions.begin(), model.sessions.end(),
                                               [](const SessionLife& s) { return s.parent < 0; }));
   sum.processes = model.processes.size();

@@ -157,12 +157,24 @@ void TraceFile::check_record(const trace::RecordHeader& h, uint64_t offset) cons
   }
 }
 
+// Pages already read are handed back to the kernel as the reader goes, so
+// the analyzer's memory does not grow with the length of the trace.
+void TraceFile::release_pages_before(uint64_t offset, uint64_t& released) const {
+  constexpr uint64_t kChunk = 16 << 20;
+  if (offset < released + 2 * kChunk) return;
+  uint64_t until = (offset - kChunk) & ~uint64_t(4095);
+  madvise(const_cast<char*>(data_) + released, until - released, MADV_DONTNEED);
+  released = until;
+}
+
 void TraceFile::for_each_record(const std::function<void(const RecordView&)>& visit) const {
   uint64_t offset = header().header_size;
   incomplete_ = 0;
   ended_cleanly_ = false;
   bool padded = false;
+  uint64_t released = 0;
   while (offset + sizeof(trace::RecordHeader) <= size_) {
+    release_pages_before(offset, released);
     const auto& h = *reinterpret_cast<const trace::RecordHeader*>(data_ + offset);
     if (h.type == 0 && h.size == 0) {
       padded = true;  // the end of the data; the rest is zero padding

@@ -68,6 +68,7 @@ class TraceFile {
   [[noreturn]] void fail(const std::string& what, uint64_t offset) const;
   void check_header() const;
   void check_record(const trace::RecordHeader& header, uint64_t offset) const;
+  void release_pages_before(uint64_t offset, uint64_t& released) const;
 
   std::filesystem::path path_;
   const char* data_ = nullptr;
