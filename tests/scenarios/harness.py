@@ -1,6 +1,7 @@
 """Runs scenario programs under the real `connleak run` and reads the JSON
 report. A loopback server started here on port 0 plays the peer."""
 
+import http.server
 import json
 import os
 import socket
@@ -50,6 +51,40 @@ class LoopbackServer:
         for conn in self.held:
             conn.close()
         self.listener.close()
+
+
+class _KeepAliveHandler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive: clients keep the connection open
+
+    def do_GET(self):
+        body = f"hello from {self.path}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+class HttpServer:
+    """HTTP/1.1 keep-alive server on 127.0.0.1 (port 0); GET answers 200."""
+
+    def __enter__(self):
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}/user"
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
+                                       daemon=True)
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=5)
 
 
 class Run:

@@ -2,45 +2,12 @@
 connleak: the interpreter's sockets are tracked like any C program's. Python
 frames are interpreter frames, so the stacks are not checked."""
 
-import http.server
 import json
 import os
 import sys
-import threading
 import unittest
 
-from harness import SRC_DIR, ScenarioTest, connleak_run
-
-
-class KeepAliveHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep the connection open after a response
-
-    def do_GET(self):
-        body = f"hello from {self.path}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class HttpServer:
-    def __enter__(self):
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), KeepAliveHandler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+from harness import SRC_DIR, HttpServer, ScenarioTest, connleak_run
 
 
 def http_leaks(*args):

@@ -17,46 +17,12 @@ import threading
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "scenarios"))
 
-from harness import ScenarioTest, connleak_run, leak_line, program  # noqa: E402,F401
+from harness import HttpServer, ScenarioTest, connleak_run, leak_line, program  # noqa: E402,F401
 
 HEX = re.compile(r"^(0x)?[0-9a-fA-F]+$")
 
 
 # --- servers ---------------------------------------------------------------
-
-class _KeepAliveHandler(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive: libcurl caches the connection
-
-    def do_GET(self):
-        body = f"user {self.path}\n".encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/plain")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
-
-
-class HttpServer:
-    """HTTP/1.1 keep-alive server on 127.0.0.1:port; GET answers 200."""
-
-    def __enter__(self):
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeepAliveHandler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.url = f"http://127.0.0.1:{self.port}/user"
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
-
 
 class _LineServer:
     """Accepts on 127.0.0.1:port; each connection gets its own thread that
