@@ -12,8 +12,10 @@ PACKAGES=(
   libunwind-dev libcurl4-openssl-dev libssl-dev
   # the analyzer: symbolization, logging, CLI, JSON
   libdw-dev libelf-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
-  # tests
-  catch2 python3 openssl
+  # tests: Catch2, Python, a certificate maker, a JUnit parser
+  catch2 python3 openssl python3-junitparser
+  # benchmarks against the peers (scripts/bench)
+  valgrind strace
 )
 
 as_root() {
@@ -29,6 +31,15 @@ if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   as_root apt-get update -q
   as_root apt-get install -y -q --no-install-recommends "${PACKAGES[@]}"
+fi
+
+# The official SARIF validator comes from npm (tests/ci_formats/validate_sarif.sh
+# installs it on first use); Debian's nodejs brings npm and npx.
+if ! command -v npx >/dev/null 2>&1; then
+  echo "setup: installing nodejs npm"
+  export DEBIAN_FRONTEND=noninteractive
+  as_root apt-get update -q
+  as_root apt-get install -y -q --no-install-recommends nodejs npm
 fi
 
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE="${CONNLEAK_BUILD_TYPE:-RelWithDebInfo}" >/dev/null
