@@ -57,14 +57,17 @@ AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const Anal
 }
 
 const std::vector<std::string>& report_formats() {
-  static const std::vector<std::string> formats = {"text", "json"};
+  static const std::vector<std::string> formats = {"text", "json", "sarif", "junit"};
   return formats;
 }
 
 void render(const Report& report, const std::string& format, const RenderSettings& settings, std::ostream& out) {
-  (void)settings;
   if (format == "json") {
     render_json(report, out);
+  } else if (format == "sarif") {
+    render_sarif(report, SarifOptions{settings.source_root}, out);
+  } else if (format == "junit") {
+    render_junit(report, out);
   } else {
     render_text(report, out);
   }

@@ -23,7 +23,6 @@ namespace fs = std::filesystem;
 
 constexpr const char* kSchema = "https://json.schemastore.org/sarif-2.1.0.json";
 // Placeholder project address; SARIF viewers link the tool name to it.
-constexpr const char* kInformationUri = "https://github.com/connleak/connleak";
 constexpr const char* kSourceRootId = "SRCROOT";
 constexpr const char* kFingerprintKey = "connleakFingerprint/v1";
 
@@ -42,7 +41,9 @@ struct RuleText {
 
 const std::vector<RuleText>& known_rules() {
   static const std::vector<RuleText> rules = {
-      {"leaked-connection", "LeakedConnection", "error",
+      {"leaked-connection",
+       "LeakedConnection",
+       "error",
        "A connected socket was never closed",
        "A socket that was connected (connect) or accepted (accept) here was still open when its "
        "process ended: the connection, and the peer's resources for it, stayed open until exit.",
@@ -61,7 +62,9 @@ const std::vector<RuleText>& known_rules() {
        "A connection meant to live as long as the process can be suppressed with a "
        "`leaked-connection:PATTERN` line in a suppressions file.",
        {"reliability", "resource-leak", "network", "socket"}},
-      {"leaked-socket", "LeakedSocket", "error",
+      {"leaked-socket",
+       "LeakedSocket",
+       "error",
        "An unconnected or listening socket was never closed",
        "A socket created here that was never connected, or that was listening, was still open "
        "when its process ended.",
@@ -78,7 +81,9 @@ const std::vector<RuleText>& known_rules() {
        "A socket meant to live as long as the process can be suppressed with a "
        "`leaked-socket:PATTERN` line in a suppressions file.",
        {"reliability", "resource-leak", "network", "socket"}},
-      {"leaked-session", "LeakedSession", "error",
+      {"leaked-session",
+       "LeakedSession",
+       "error",
        "A networking session was never invalidated",
        "A session created here (a libcurl easy, multi or share handle, an OpenSSL SSL or "
        "SSL_CTX, or a session type annotated with connleak.h) was never cleaned up; the "
@@ -97,7 +102,9 @@ const std::vector<RuleText>& known_rules() {
        "create one long-lived session, reuse it for every transfer and clean it up at "
        "shutdown.",
        {"reliability", "resource-leak", "network", "session"}},
-      {"inherited-socket", "InheritedSocket", "warning",
+      {"inherited-socket",
+       "InheritedSocket",
+       "warning",
        "A socket survived an exec without close-on-exec",
        "A socket created here had no close-on-exec flag and survived an exec into another "
        "program, which now holds a connection it knows nothing about.",
@@ -113,7 +120,9 @@ const std::vector<RuleText>& known_rules() {
        "or set `FD_CLOEXEC` with `fcntl`. If the new program is meant to inherit the socket, "
        "suppress the finding with an `inherited-socket:PATTERN` line in a suppressions file.",
        {"reliability", "network", "socket", "exec"}},
-      {"session-churn", "SessionChurn", "warning",
+      {"session-churn",
+       "SessionChurn",
+       "warning",
        "Many single-transfer sessions from one call site",
        "This call site created many sessions that each did a single transfer: every transfer "
        "paid for a new connection (and TLS handshake) instead of reusing one.",
@@ -127,7 +136,9 @@ const std::vector<RuleText>& known_rules() {
        "handle keeps its connection alive and reuses it; one `SSL_CTX` can serve many "
        "connections), then clean it up at shutdown.",
        {"performance", "network", "session"}},
-      {"bad-close", "BadClose", "warning",
+      {"bad-close",
+       "BadClose",
+       "warning",
        "A socket fd was closed that was not open",
        "A close of a socket fd that was already closed: a double close, or a close of an fd "
        "number that another part of the program had reused.",
@@ -180,8 +191,8 @@ Json unknown_rule_json(const std::string& kind, Severity severity) {
       {"shortDescription", message(text)},
       {"fullDescription", message(text + ".")},
       {"help", Json{{"text", text + "; see the connleak documentation."},
-                    {"markdown", "connleak finding of kind `" + kind +
-                                     "`; see the connleak documentation."}}},
+                    {"markdown",
+                     "connleak finding of kind `" + kind + "`; see the connleak documentation."}}},
       {"defaultConfiguration",
        Json{{"level", severity == Severity::kWarning ? "warning" : "error"}}},
       {"properties", Json{{"tags", Json::array({"reliability"})}}},
@@ -195,9 +206,9 @@ std::string uri_encode_path(const std::string& path) {
   static const char* const kHex = "0123456789ABCDEF";
   std::string out;
   for (unsigned char c : path) {
-    const bool keep = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                      std::string_view("-._~/!$&'()*+,;=@").find(static_cast<char>(c)) !=
-                          std::string_view::npos;
+    const bool keep =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+        std::string_view("-._~/!$&'()*+,;=@").find(static_cast<char>(c)) != std::string_view::npos;
     if (keep) {
       out += static_cast<char>(c);
     } else {
@@ -243,15 +254,16 @@ std::string root_uri(const fs::path& root) {
 Json artifact_location(const std::string& file, const fs::path& root) {
   fs::path path(file);
   if (path.is_relative()) {
-    if (root.empty()) return Json{{"uri", uri_encode_path(path.lexically_normal().generic_string())}};
+    if (root.empty())
+      return Json{{"uri", uri_encode_path(path.lexically_normal().generic_string())}};
     path = root / path;
   }
   path = path.lexically_normal();
   if (!root.empty()) {
     const fs::path relative = path.lexically_relative(root);
     const std::string text = relative.generic_string();
-    const bool under = !relative.empty() && text != "." && text != ".." &&
-                       text.rfind("../", 0) != 0;
+    const bool under =
+        !relative.empty() && text != "." && text != ".." && text.rfind("../", 0) != 0;
     if (under) return Json{{"uri", uri_encode_path(text)}, {"uriBaseId", kSourceRootId}};
   }
   return Json{{"uri", file_uri(path)}};
@@ -316,9 +328,9 @@ Json stack_json(const Finding& finding, const fs::path& root) {
 Json primary_locations(const Finding& finding, const fs::path& root) {
   for (const Frame& frame : finding.stack) {
     if (!has_source(frame)) continue;
-    Json location{{"physicalLocation",
-                   Json{{"artifactLocation", artifact_location(frame.file, root)},
-                        {"region", Json{{"startLine", frame.line}}}}}};
+    Json location{
+        {"physicalLocation", Json{{"artifactLocation", artifact_location(frame.file, root)},
+                                  {"region", Json{{"startLine", frame.line}}}}}};
     Json logical = logical_locations(frame);
     if (!logical.empty()) location["logicalLocations"] = std::move(logical);
     return Json::array({std::move(location)});
@@ -367,8 +379,8 @@ std::string fallback_fingerprint(const Finding& finding) {
 std::string result_text(const Finding& finding) {
   constexpr size_t kMaxPids = 10;
   const size_t n = finding.count();
-  std::string text = finding.message + " (" + std::to_string(n) +
-                     (n == 1 ? " instance" : " instances");
+  std::string text =
+      finding.message + " (" + std::to_string(n) + (n == 1 ? " instance" : " instances");
   if (!finding.pids.empty()) {
     text += finding.pids.size() == 1 ? " in pid " : " in pids ";
     for (size_t i = 0; i < finding.pids.size() && i < kMaxPids; ++i)
@@ -388,9 +400,9 @@ Json result_json(const Finding& finding, size_t rule_index, const fs::path& root
       {"locations", primary_locations(finding, root)},
   };
   if (!finding.stack.empty()) result["stacks"] = Json::array({stack_json(finding, root)});
-  result["partialFingerprints"] = Json{
-      {kFingerprintKey,
-       finding.fingerprint.empty() ? fallback_fingerprint(finding) : finding.fingerprint}};
+  result["partialFingerprints"] =
+      Json{{kFingerprintKey,
+            finding.fingerprint.empty() ? fallback_fingerprint(finding) : finding.fingerprint}};
   if (finding.baseline_state == "new" || finding.baseline_state == "unchanged")
     result["baselineState"] = finding.baseline_state;
   result["properties"] = Json{
@@ -414,7 +426,6 @@ Json driver_json(const Report& report, const Json& rules) {
     driver["version"] = report.tool_version;
     if (is_semantic_version(report.tool_version)) driver["semanticVersion"] = report.tool_version;
   }
-  driver["informationUri"] = kInformationUri;
   driver["rules"] = rules;
   return driver;
 }
