@@ -263,11 +263,7 @@ void Tracker::write_lost_counts() {
   }
 }
 
-// Constant-initialised: usable from the first interposed call, before any
-// constructor of this library has run, and never re-initialised after it.
 constinit Tracker g_tracker;
-
-Tracker& tracker() { return g_tracker; }
 
 }  // namespace connleak::shim
 

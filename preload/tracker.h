@@ -46,8 +46,11 @@ class Tracker {
     if (!slot) return;
     trace::IoCounters* counters = counters_for(slot, fd);
     if (!counters) return;
-    __atomic_fetch_add(sent ? &counters->bytes_sent : &counters->bytes_received, uint64_t(n),
-                       __ATOMIC_RELAXED);
+    // A plain load and store, not a locked add: two threads doing I/O on
+    // one socket at the same instant may lose a count, which statistics
+    // can bear better than every read and write paying for a lock.
+    uint64_t* total = sent ? &counters->bytes_sent : &counters->bytes_received;
+    __atomic_store_n(total, __atomic_load_n(total, __ATOMIC_RELAXED) + uint64_t(n), __ATOMIC_RELAXED);
     __atomic_store_n(&counters->last_io_ns, now_ns(), __ATOMIC_RELAXED);
   }
   // Sockets that arrived with SCM_RIGHTS in a received message.
@@ -132,7 +135,9 @@ class Tracker {
   std::atomic<int> unwinder_fds_[2] = {-1, -1};
 };
 
-// The process-wide tracker behind the hooks.
-Tracker& tracker();
+// The process-wide tracker behind the hooks: constant-initialised, so it is
+// usable from the first interposed call, before any constructor has run.
+extern constinit Tracker g_tracker;
+inline Tracker& tracker() { return g_tracker; }
 
 }  // namespace connleak::shim
