@@ -11,6 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "exec_check.h"
 #include "exec_env.h"
 #include "hook_support.h"
 
@@ -22,11 +23,12 @@ namespace {
 // environment keeps the shim, and a failed exec is recorded as such. `call`
 // gets the environment to use.
 template <class Call>
-int exec_common(const char* path, char* const* envp, Call&& call) {
+int exec_common(const char* path, char* const* envp, Call&& call, bool search_path = false) {
   if (!tracing_started()) return call(envp ? envp : environ);
   NextImageEnv next(envp);
   {
     ErrnoKeeper keep;
+    warn_if_untraceable(path, search_path);
     tracker().before_handing_over();
     tracker().on_exec(path);
   }
@@ -37,11 +39,12 @@ int exec_common(const char* path, char* const* envp, Call&& call) {
 }
 
 template <class Spawn>
-int spawn_common(pid_t* pid, const char* path, char* const* envp, Spawn&& spawn) {
+int spawn_common(pid_t* pid, const char* path, char* const* envp, Spawn&& spawn, bool search_path = false) {
   if (!tracing_started()) return spawn(pid, envp);
   NextImageEnv next(envp);
   {
     ErrnoKeeper keep;
+    warn_if_untraceable(path, search_path);
     tracker().before_handing_over();
   }
   pid_t child = -1;
@@ -89,11 +92,13 @@ CONNLEAK_EXPORT int execv(const char* path, char* const argv[]) {
 }
 
 CONNLEAK_EXPORT int execvp(const char* file, char* const argv[]) {
-  return exec_common(file, nullptr, [&](char* const* env) { return real::execvpe()(file, argv, env); });
+  return exec_common(
+      file, nullptr, [&](char* const* env) { return real::execvpe()(file, argv, env); }, true);
 }
 
 CONNLEAK_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
-  return exec_common(file, envp, [&](char* const* env) { return real::execvpe()(file, argv, env); });
+  return exec_common(
+      file, envp, [&](char* const* env) { return real::execvpe()(file, argv, env); }, true);
 }
 
 CONNLEAK_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
@@ -111,7 +116,8 @@ CONNLEAK_EXPORT int execl(const char* path, const char* arg, ...) {
 CONNLEAK_EXPORT int execlp(const char* file, const char* arg, ...) {
   [[maybe_unused]] char** envp = nullptr;
   CONNLEAK_COLLECT_ARGS(arg, argv, envp, false);
-  return exec_common(file, nullptr, [&](char* const* env) { return real::execvpe()(file, argv, env); });
+  return exec_common(
+      file, nullptr, [&](char* const* env) { return real::execvpe()(file, argv, env); }, true);
 }
 
 CONNLEAK_EXPORT int execle(const char* path, const char* arg, ...) {
@@ -131,7 +137,7 @@ CONNLEAK_EXPORT int posix_spawnp(pid_t* pid, const char* file, const posix_spawn
                                  const posix_spawnattr_t* attributes, char* const argv[], char* const envp[]) {
   return spawn_common(pid, file, envp, [&](pid_t* child, char* const* env) {
     return real::posix_spawnp()(child, file, actions, attributes, argv, env);
-  });
+  }, true);
 }
 
 CONNLEAK_EXPORT pid_t wait(int* status) {

@@ -81,6 +81,12 @@ class Untraceable(unittest.TestCase):
         self.assertEqual(run.returncode, 127)
         self.assertIn("/no/such/program", run.stderr)
 
+    def test_static_binary_started_by_a_traced_program_is_named(self):
+        static = shutil.which("ldconfig") or "/sbin/ldconfig"
+        run = connleak_run(["/bin/sh", "-c", f"exec {static} -p >/dev/null"])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertIn(f"{static} is statically linked", run.stderr)
+
     def test_static_binary(self):
         static = shutil.which("ldconfig") or "/sbin/ldconfig"
         run = connleak_run([static, "-p"])
