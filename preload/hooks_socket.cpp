@@ -66,8 +66,7 @@ CONNLEAK_EXPORT int socketpair(int domain, int type, int protocol, int fds[2]) {
   int result = real::socketpair()(domain, type, protocol, fds);
   if (result == 0 && tracing()) {
     ErrnoKeeper keep;
-    tracker().on_socket(fds[0], domain, type, protocol, connleak::trace::kFlagSocketPair);
-    tracker().on_socket(fds[1], domain, type, protocol, connleak::trace::kFlagSocketPair);
+    tracker().on_socketpair(fds, domain, type, protocol);
   }
   return result;
 }

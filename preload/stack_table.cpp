@@ -40,6 +40,9 @@ void StackTable::warm_up() {
 }
 
 void StackTable::configure(int depth, uintptr_t shim_low, uintptr_t shim_high) {
+  // A per-thread cache of unwind information: no lock shared by threads,
+  // and safe in signal handlers.
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   depth_ = depth;
   shim_low_ = shim_low;
   shim_high_ = shim_high;

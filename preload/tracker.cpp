@@ -22,6 +22,20 @@ void Tracker::on_socket(int fd, int domain, int type, int protocol, uint8_t orig
                     capture_stack());
 }
 
+void Tracker::on_socketpair(const int fds[2], int domain, int type, int protocol) {
+  bool cloexec = type & SOCK_CLOEXEC;
+  uint8_t flags = uint8_t(trace::kFlagSocketPair | (cloexec ? trace::kFlagCloexec : 0) |
+                          (type & SOCK_NONBLOCK ? trace::kFlagNonblock : 0));
+  uint32_t stack_id = capture_stack();
+  for (int i = 0; i < 2; ++i) {
+    if (!fds_.track(fds[i], cloexec)) {
+      count_lost(trace::LostReason::kFdTooLarge);
+      continue;
+    }
+    write_socket_open(fds[i], domain, type & ~(SOCK_CLOEXEC | SOCK_NONBLOCK), protocol, flags, stack_id);
+  }
+}
+
 void Tracker::write_socket_open(int fd, int domain, int type, int protocol, uint8_t flags, uint32_t stack_id) {
   auto* record = writer_.reserve_for<trace::SocketOpen>(fd);
   if (!record) return;

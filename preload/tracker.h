@@ -32,6 +32,8 @@ class Tracker {
 
   // origin: 0, trace::kFlagSocketPair or trace::kFlagReceived.
   void on_socket(int fd, int domain, int type, int protocol, uint8_t origin = 0);
+  // Both ends of a socketpair(), with one stack.
+  void on_socketpair(const int fds[2], int domain, int type, int protocol);
   void on_connect(int fd, const sockaddr* peer, socklen_t len, int error);
   void on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t len, int flags);
   void on_bind(int fd, const sockaddr* local, socklen_t len, int error);
