@@ -5,13 +5,12 @@ namespace {
 
 constexpr int kMaxPending = 8;
 
-__attribute__((tls_model("initial-exec"))) thread_local CurrentSession t_session;
 __attribute__((tls_model("initial-exec"))) thread_local int t_pending[kMaxPending];
 __attribute__((tls_model("initial-exec"))) thread_local int t_pending_count = 0;
 
 }  // namespace
 
-CurrentSession current_session() { return t_session; }
+__attribute__((tls_model("initial-exec"))) thread_local CurrentSession t_session;
 
 SessionScope::SessionScope(const void* handle, trace::SessionApi api) : outermost_(t_session.handle == 0) {
   if (outermost_) {

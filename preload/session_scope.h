@@ -22,7 +22,9 @@ struct CurrentSession {
   trace::SessionApi api = trace::SessionApi::kCurlEasy;
 };
 
-CurrentSession current_session();
+// Read on every socket the program makes, so inline.
+extern __attribute__((tls_model("initial-exec"))) thread_local CurrentSession t_session;
+inline CurrentSession current_session() { return t_session; }
 inline bool inside_session_call() { return current_session().handle != 0; }
 
 class SessionScope {

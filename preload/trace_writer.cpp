@@ -80,20 +80,13 @@ bool TraceWriter::map_file() {
 
 void TraceWriter::relocate_fd(int min_fd) { fd_ = move_fd_high(fd_, min_fd); }
 
-void* TraceWriter::reserve_bytes(size_t size) {
-  size = trace::align_record(size);
-  uint64_t offset = used_.fetch_add(size, std::memory_order_relaxed);
-  uint64_t end = offset + size;
-  // Keep one zero header of padding after every record (see trace_format.h).
-  if (end + sizeof(trace::RecordHeader) > capacity_ ||
-      !ensure_allocated(end + sizeof(trace::RecordHeader))) {
+void* TraceWriter::reserve_slow(uint64_t offset, size_t size) {
+  uint64_t needed = offset + size + sizeof(trace::RecordHeader);
+  if (needed > capacity_ || !ensure_allocated(needed)) {
     lost_.fetch_add(1, std::memory_order_relaxed);
     return nullptr;
   }
-  auto* header = reinterpret_cast<trace::RecordHeader*>(base_ + offset);
-  header->size = uint16_t(size);
-  header->fd = -1;
-  return header;
+  return start_record(offset, size);
 }
 
 bool TraceWriter::ensure_allocated(uint64_t needed) {

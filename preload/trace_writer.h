@@ -65,7 +65,23 @@ class TraceWriter {
   uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
 
  private:
-  void* reserve_bytes(size_t size);
+  // The common case inline: the space is already allocated.
+  void* reserve_bytes(size_t size) {
+    size = trace::align_record(size);
+    uint64_t offset = used_.fetch_add(size, std::memory_order_relaxed);
+    // Keep one zero header of padding after every record (see trace_format.h).
+    if (__builtin_expect(offset + size + sizeof(trace::RecordHeader) <= allocated_.load(std::memory_order_acquire), 1)) {
+      return start_record(offset, size);
+    }
+    return reserve_slow(offset, size);
+  }
+  void* start_record(uint64_t offset, size_t size) {
+    auto* header = reinterpret_cast<trace::RecordHeader*>(base_ + offset);
+    header->size = uint16_t(size);
+    header->fd = -1;
+    return header;
+  }
+  void* reserve_slow(uint64_t offset, size_t size);
   bool ensure_allocated(uint64_t needed);
   bool map_file();
 
