@@ -31,15 +31,10 @@ FdSlot* FdTable::find_or_create(int fd) {
   return &page[fd & ((1 << kPageBits) - 1)];
 }
 
-bool FdTable::track(int fd, bool cloexec, trace::IoCounters* counters) {
-  FdSlot* slot = find_or_create(fd);
-  if (!slot) return false;
-  slot->counters.store(counters, std::memory_order_relaxed);
-  slot->flags.store(kTracked | (cloexec ? kCloexec : 0), std::memory_order_release);
+void FdTable::raise_max_fd(int fd) {
   int seen = max_fd_.load(std::memory_order_relaxed);
   while (fd > seen && !max_fd_.compare_exchange_weak(seen, fd, std::memory_order_relaxed)) {
   }
-  return true;
 }
 
 void FdTable::untrack(int fd, bool closed) {

@@ -43,7 +43,15 @@ class FdTable {
 
   // Starts tracking `fd` (a new socket, or a dup sharing `counters`).
   // Returns false when fd is beyond the table or memory for it cannot be had.
-  bool track(int fd, bool cloexec, trace::IoCounters* counters = nullptr);
+  bool track(int fd, bool cloexec, trace::IoCounters* counters = nullptr) {
+    FdSlot* slot = find(fd);
+    if (__builtin_expect(!slot, 0)) slot = find_or_create(fd);
+    if (!slot) return false;
+    slot->counters.store(counters, std::memory_order_relaxed);
+    slot->flags.store(kTracked | (cloexec ? kCloexec : 0), std::memory_order_release);
+    if (fd > max_fd_.load(std::memory_order_relaxed)) raise_max_fd(fd);
+    return true;
+  }
   // Stops tracking; `closed` marks it as a closed socket (see kClosedSocket).
   void untrack(int fd, bool closed = false);
   // A successful close of an untracked fd: the number is no closed socket.
@@ -61,6 +69,7 @@ class FdTable {
     return page ? &page[fd & ((1 << kPageBits) - 1)] : nullptr;
   }
   FdSlot* find_or_create(int fd);
+  void raise_max_fd(int fd);
 
   std::atomic<FdSlot*> pages_[kPages] = {};
   std::atomic<int> max_fd_{-1};

@@ -67,8 +67,7 @@ void StackTable::reset() {
   next_id_.store(1);
 }
 
-uint32_t StackTable::capture(TraceWriter& writer) {
-  if (depth_ == 0) return trace::kNoStack;  // stacks are off
+uint32_t StackTable::capture_now(TraceWriter& writer) {
   void* frames[kMaxStackDepth + 16];
   int n = unwind(frames, depth_ + 16);
   // Cut the shim's own frames: the wrapper, the tracker, this function, and

@@ -23,8 +23,8 @@ class StackTable {
   // code, whose frames are cut from the top of every stack.
   void configure(int depth, uintptr_t shim_low, uintptr_t shim_high);
   // Captures the calling thread's stack; returns its id (0 if it could not be
-  // written).
-  uint32_t capture(TraceWriter& writer);
+  // written, or stacks are off).
+  uint32_t capture(TraceWriter& writer) { return depth_ == 0 ? 0 : capture_now(writer); }
   // Writes the given frames (innermost first); returns the stack id.
   uint32_t intern(TraceWriter& writer, const uint64_t* ips, int depth);
   // Forgets every stack: a fork child's new trace has none of them yet.
@@ -41,6 +41,7 @@ class StackTable {
   static constexpr uint32_t kSlots = 1 << 16;
   static constexpr int kProbes = 16;
 
+  uint32_t capture_now(TraceWriter& writer);
   uint32_t write_stack(TraceWriter& writer, const uint64_t* ips, int depth);
   Slot* slots();
 
