@@ -35,14 +35,17 @@ uint64_t hash_frames(const uint64_t* ips, int depth) {
 bool inside_unwinder() { return t_in_unwinder; }
 
 void StackTable::warm_up() {
+  // Inside the unwinder flag: libunwind opens its pipe here (see pipe2).
+  t_in_unwinder = true;
+  // A per-thread cache of unwind information: no lock shared by threads,
+  // and safe in signal handlers.
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+  t_in_unwinder = false;
   void* frames[4];
   unwind(frames, 4);
 }
 
 void StackTable::configure(int depth, uintptr_t shim_low, uintptr_t shim_high) {
-  // A per-thread cache of unwind information: no lock shared by threads,
-  // and safe in signal handlers.
-  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
   depth_ = depth;
   shim_low_ = shim_low;
   shim_high_ = shim_high;

@@ -5,6 +5,15 @@ import unittest
 from harness import LoopbackServer, ScenarioTest, connleak_run, program
 
 
+class FdNumbers(ScenarioTest):
+    def test_the_program_gets_the_same_fd_numbers_as_without_connleak(self):
+        import subprocess
+        native = subprocess.run([program("fd_numbers")], capture_output=True, text=True, check=True)
+        run = connleak_run([program("fd_numbers")])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stdout, native.stdout)
+
+
 class ClosePaths(ScenarioTest):
     def test_every_close_path(self):
         with LoopbackServer() as server:
