@@ -355,25 +355,6 @@ Json primary_locations(const Finding& finding, const fs::path& root) {
       {Json{{"physicalLocation", Json{{"artifactLocation", artifact_location(binary, root)}}}}});
 }
 
-// Same recipe as the report builder's fingerprint, for a finding that comes
-// without one: FNV-1a over the kind and, per frame, the function (or the
-// module's name) and the source file's name.
-std::string fallback_fingerprint(const Finding& finding) {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  auto mix = [&](const std::string& text) {
-    for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ull;
-    hash = (hash ^ 0xff) * 0x100000001b3ull;
-  };
-  mix(finding.kind);
-  for (const Frame& frame : finding.stack) {
-    mix(frame.function.empty() ? frame.module.substr(frame.module.find_last_of('/') + 1)
-                               : frame.function);
-    mix(frame.file.substr(frame.file.find_last_of('/') + 1));
-  }
-  char text[17];
-  std::snprintf(text, sizeof text, "%016llx", static_cast<unsigned long long>(hash));
-  return text;
-}
 
 // "... (3 instances in pids 12, 13)": how much is behind one alert.
 std::string result_text(const Finding& finding) {
@@ -402,7 +383,7 @@ Json result_json(const Finding& finding, size_t rule_index, const fs::path& root
   if (!finding.stack.empty()) result["stacks"] = Json::array({stack_json(finding, root)});
   result["partialFingerprints"] =
       Json{{kFingerprintKey,
-            finding.fingerprint.empty() ? fallback_fingerprint(finding) : finding.fingerprint}};
+            finding.fingerprint.empty() ? fingerprint_of(finding) : finding.fingerprint}};
   if (finding.baseline_state == "new" || finding.baseline_state == "unchanged")
     result["baselineState"] = finding.baseline_state;
   result["properties"] = Json{

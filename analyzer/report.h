@@ -125,6 +125,9 @@ struct Report {
   std::vector<FixedFinding> fixed;  // in the baseline, gone now
 };
 
+// A finding's identity across runs and edits (Finding::fingerprint).
+std::string fingerprint_of(const Finding& finding);
+
 // The one-line summary that ends the text report and goes to stderr in CI:
 // "SUMMARY: connleak: 2 leaked-connection (3 instances), 1 leaked-socket ..."
 std::string summary_line(const Report& report);

@@ -144,24 +144,6 @@ void sort_findings(std::vector<Finding>& findings) {
   });
 }
 
-// FNV-1a over the kind and, per frame, its function and source file name
-// (not the directory, not the line, not the address): stable across runs,
-// machines and small edits.
-std::string fingerprint_of(const Finding& f) {
-  uint64_t hash = 0xcbf29ce484222325ull;
-  auto mix = [&](const std::string& text) {
-    for (unsigned char c : text) hash = (hash ^ c) * 0x100000001b3ull;
-    hash = (hash ^ 0xff) * 0x100000001b3ull;
-  };
-  mix(f.kind);
-  for (const Frame& frame : f.stack) {
-    mix(frame.function.empty() ? frame.module.substr(frame.module.find_last_of('/') + 1) : frame.function);
-    mix(frame.file.substr(frame.file.find_last_of('/') + 1));
-  }
-  char text[17];
-  snprintf(text, sizeof(text), "%016llx", static_cast<unsigned long long>(hash));
-  return text;
-}
 
 }  // namespace
 
