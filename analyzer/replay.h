@@ -32,7 +32,6 @@ class Replay {
 
   void run(const TraceFile& trace) {
     trace.for_each_record([&](const RecordView& record) { apply(record, trace); });
-    proc().incomplete_records = trace.incomplete_records();
     finish();
   }
 

@@ -61,11 +61,4 @@ void FdTable::set_cloexec(int fd, bool cloexec) {
   } while (!slot->flags.compare_exchange_weak(flags, wanted, std::memory_order_acq_rel));
 }
 
-void FdTable::clear() {
-  for (auto& entry : pages_) {
-    if (FdSlot* page = entry.exchange(nullptr)) munmap(page, kPageBytes);
-  }
-  max_fd_.store(-1);
-}
-
 }  // namespace connleak::shim

@@ -59,8 +59,6 @@ class FdTable {
   void set_cloexec(int fd, bool cloexec);
   // Highest fd ever tracked, for the exit scan.
   int max_fd() const { return max_fd_.load(std::memory_order_relaxed); }
-  // Forget everything (a fresh process image).
-  void clear();
 
  private:
   FdSlot* find(int fd) const {

@@ -29,30 +29,36 @@ void event(const void* handle, Api api, Event type, const void* other = nullptr)
   }
 }
 
+// A session constructor: the real call runs inside a constructing scope (so
+// the library's own helper objects are not recorded), then the new session is.
+// `make` returns nullptr when the library is absent.
+template <class Make>
+auto construct(Api api, Make&& make) {
+  decltype(make()) handle;
+  {
+    SessionScope constructing(api);
+    handle = make();
+  }
+  began(handle, api);
+  return handle;
+}
+
 }  // namespace
 
 // libcurl easy handles ------------------------------------------------------
 
 CONNLEAK_EXPORT CURL* curl_easy_init() {
-  auto real_init = real::curl_easy_init();
-  CURL* handle;
-  {
-    SessionScope constructing(Api::kCurlEasy);
-    handle = real_init ? real_init() : nullptr;
-  }
-  began(handle, Api::kCurlEasy);
-  return handle;
+  return construct(Api::kCurlEasy, [&] {
+    auto real_fn = real::curl_easy_init();
+    return real_fn ? real_fn() : nullptr;
+  });
 }
 
 CONNLEAK_EXPORT CURL* curl_easy_duphandle(CURL* from) {
-  auto real_dup = real::curl_easy_duphandle();
-  CURL* handle;
-  {
-    SessionScope constructing(Api::kCurlEasy);
-    handle = real_dup ? real_dup(from) : nullptr;
-  }
-  began(handle, Api::kCurlEasy);
-  return handle;
+  return construct(Api::kCurlEasy, [&] {
+    auto real_fn = real::curl_easy_duphandle();
+    return real_fn ? real_fn(from) : nullptr;
+  });
 }
 
 CONNLEAK_EXPORT void curl_easy_cleanup(CURL* handle) {
@@ -82,14 +88,11 @@ CONNLEAK_EXPORT CURLcode curl_easy_perform(CURL* handle) {
 // libcurl multi and share handles --------------------------------------------
 
 CONNLEAK_EXPORT CURLM* curl_multi_init() {
-  auto real_init = real::curl_multi_init();
-  CURLM* handle;
-  {
-    SessionScope constructing(Api::kCurlMulti);  // it makes an easy handle and a socketpair
-    handle = real_init ? real_init() : nullptr;
-  }
-  began(handle, Api::kCurlMulti);
-  return handle;
+  // It makes an easy handle and a socketpair of its own.
+  return construct(Api::kCurlMulti, [&] {
+    auto real_fn = real::curl_multi_init();
+    return real_fn ? real_fn() : nullptr;
+  });
 }
 
 CONNLEAK_EXPORT CURLMcode curl_multi_cleanup(CURLM* handle) {
@@ -140,14 +143,10 @@ CONNLEAK_EXPORT CURLMsg* curl_multi_info_read(CURLM* multi, int* queued) {
 }
 
 CONNLEAK_EXPORT CURLSH* curl_share_init() {
-  auto real_init = real::curl_share_init();
-  CURLSH* handle;
-  {
-    SessionScope constructing(Api::kCurlShare);
-    handle = real_init ? real_init() : nullptr;
-  }
-  began(handle, Api::kCurlShare);
-  return handle;
+  return construct(Api::kCurlShare, [&] {
+    auto real_fn = real::curl_share_init();
+    return real_fn ? real_fn() : nullptr;
+  });
 }
 
 CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
@@ -164,25 +163,18 @@ CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
 // OpenSSL --------------------------------------------------------------------
 
 CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new(const SSL_METHOD* method) {
-  auto real_new = real::SSL_CTX_new();
-  SSL_CTX* ctx;
-  {
-    SessionScope constructing(Api::kOpensslCtx);  // it calls SSL_CTX_new_ex
-    ctx = real_new ? real_new(method) : nullptr;
-  }
-  began(ctx, Api::kOpensslCtx);
-  return ctx;
+  // It calls SSL_CTX_new_ex.
+  return construct(Api::kOpensslCtx, [&] {
+    auto real_fn = real::SSL_CTX_new();
+    return real_fn ? real_fn(method) : nullptr;
+  });
 }
 
 CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new_ex(OSSL_LIB_CTX* library, const char* properties, const SSL_METHOD* method) {
-  auto real_new = real::SSL_CTX_new_ex();
-  SSL_CTX* ctx;
-  {
-    SessionScope constructing(Api::kOpensslCtx);
-    ctx = real_new ? real_new(library, properties, method) : nullptr;
-  }
-  began(ctx, Api::kOpensslCtx);
-  return ctx;
+  return construct(Api::kOpensslCtx, [&] {
+    auto real_fn = real::SSL_CTX_new_ex();
+    return real_fn ? real_fn(library, properties, method) : nullptr;
+  });
 }
 
 // SSL_CTX is reference-counted: the program's own up_ref/free pairs decide.
@@ -200,14 +192,11 @@ CONNLEAK_EXPORT void SSL_CTX_free(SSL_CTX* ctx) {
 }
 
 CONNLEAK_EXPORT SSL* SSL_new(SSL_CTX* ctx) {
-  auto real_new = real::SSL_new();
-  SSL* ssl;
-  {
-    SessionScope constructing(Api::kOpensslSsl);  // it takes a reference on ctx
-    ssl = real_new ? real_new(ctx) : nullptr;
-  }
-  began(ssl, Api::kOpensslSsl);
-  return ssl;
+  // It takes a reference on ctx.
+  return construct(Api::kOpensslSsl, [&] {
+    auto real_fn = real::SSL_new();
+    return real_fn ? real_fn(ctx) : nullptr;
+  });
 }
 
 CONNLEAK_EXPORT void SSL_free(SSL* ssl) {

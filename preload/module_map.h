@@ -15,8 +15,6 @@ class ModuleMap {
  public:
   // Writes a Module record for every loaded object not written before.
   void scan(TraceWriter& writer);
-  // Forgets what was written (a fork child starts a new trace).
-  void reset() { count_ = 0; }
   // The address range of the object that contains `address`.
   static bool range_of(const void* address, uintptr_t* low, uintptr_t* high);
 

@@ -65,11 +65,6 @@ StackTable::Slot* StackTable::slots() {
   return static_cast<Slot*>(p);
 }
 
-void StackTable::reset() {
-  if (Slot* table = slots_.exchange(nullptr)) munmap(table, sizeof(Slot) * kSlots);
-  next_id_.store(1);
-}
-
 uint32_t StackTable::capture_now(TraceWriter& writer) {
   void* frames[kMaxStackDepth + 16];
   int n = unwind(frames, depth_ + 16);

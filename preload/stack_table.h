@@ -27,8 +27,6 @@ class StackTable {
   uint32_t capture(TraceWriter& writer) { return depth_ == 0 ? 0 : capture_now(writer); }
   // Writes the given frames (innermost first); returns the stack id.
   uint32_t intern(TraceWriter& writer, const uint64_t* ips, int depth);
-  // Forgets every stack: a fork child's new trace has none of them yet.
-  void reset();
   // Initialises libunwind now (it opens a pipe on first use), so that
   // happens at start-up and not in the middle of the program.
   static void warm_up();

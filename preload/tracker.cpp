@@ -132,9 +132,11 @@ void Tracker::on_shutdown(int fd, int how) {
 
 Tracker::CloseTicket Tracker::begin_close(int fd, bool via_fclose) {
   CloseTicket ticket;
-  if (!fds_.is_tracked(fd)) {
-    FdSlot* slot = fds_.slot(fd);
-    ticket.closed_socket = slot && slot->flags.load(std::memory_order_relaxed) == FdTable::kClosedSocket;
+  // One look-up: this runs for every close() of every fd.
+  FdSlot* slot = fds_.slot(fd);
+  uint32_t flags = slot ? slot->flags.load(std::memory_order_acquire) : 0;
+  if (!(flags & FdTable::kTracked)) {
+    ticket.closed_socket = flags == FdTable::kClosedSocket;
     return ticket;
   }
   // Untrack before the kernel frees the number: a socket another thread

@@ -292,10 +292,8 @@ struct OpenAtExit {
 static_assert(sizeof(OpenAtExit) == 32);
 
 enum class LostReason : uint32_t {
-  kReentrant = 0,   // a call made from inside the shim itself
   kTraceFull = 1,   // the trace file could not grow (disk full, size cap)
   kFdTooLarge = 2,  // an fd beyond the shim's fd table
-  kStackTable = 3,  // stack dedup table full: stack written again
 };
 
 struct Lost {

@@ -34,6 +34,9 @@ class BadTraces(unittest.TestCase):
         self.assertIn(path, lines[0])
         self.assertIn(words, lines[0])
 
+    def test_trace_file_is_private(self):
+        self.assertEqual(os.stat(self.trace).st_mode & 0o777, 0o600)
+
     def test_good_trace_reports(self):
         result = report(self.trace)
         self.assertEqual(result.returncode, 0, result.stderr)
