@@ -312,7 +312,9 @@ void Replay::on_io_counters(const trace::IoCounters& rec) {
   s.has_io_counters = true;
   s.bytes_sent += rec.bytes_sent;
   s.bytes_received += rec.bytes_received;
-  s.last_io_mono_ns = std::max(s.last_io_mono_ns, rec.last_io_ns);
+  // The shim stamps I/O with the coarse clock (a tick early at worst), and an
+  // accept() with the fine one: I/O never predates its socket.
+  if (rec.last_io_ns) s.last_io_mono_ns = std::max({s.last_io_mono_ns, rec.last_io_ns, s.opened_mono_ns});
 }
 
 void Replay::on_inherited_fd(const RecordView& r) {
@@ -415,7 +417,7 @@ void Replay::release_fd(int fd, uint64_t ts) {
   fds_.erase(it);
   if (--sock(socket).fd_refs == 0) {
     sock(socket).end = SocketEnd::kClosed;
-    sock(socket).end_mono_ns = ts;
+    sock(socket).end_mono_ns = std::max(ts, sock(socket).opened_mono_ns);  // coarse close, fine accept
     // Kept while it is the last socket closed at this fd (a later double
     // close names it); the one it replaces there can go.
     auto [last, fresh] = last_closed_at_.try_emplace(fd, socket);

@@ -1,6 +1,12 @@
 // Interposed I/O calls: they only count bytes and the time of the last I/O
-// on tracked sockets (Tracker::on_io); no record is written per call. For an
-// fd that is no socket the cost is one table look-up.
+// on tracked sockets (Tracker::on_io); no record is written per call.
+//
+// Every read and write of the program passes here, so each hook looks the fd
+// up before the call: for an fd that is no tracked socket (a file, a pipe)
+// the real function is then reached by a tail call, and the shim costs a
+// table look-up and a jump. A socket the fd table learns of during the call
+// can only be a new one at a reused number, which the program cannot be
+// reading yet.
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -12,10 +18,26 @@ using namespace connleak::shim;
 
 namespace {
 
-template <class Result>
-Result counted(int fd, Result result, bool sent) {
-  if (result > 0 && tracing_started()) tracker().on_io(fd, ssize_t(result), sent);
+// Nothing is tracked before tracing starts, so no separate check for that.
+inline bool untracked(int fd) { return __builtin_expect(!tracker().is_tracked(fd), 1); }
+
+constexpr bool kSent = true, kReceived = false;
+
+// A tracked socket's I/O: the real call, then its bytes counted.
+template <auto Real, class... Args>
+__attribute__((noinline)) auto counted_call(bool sent, int fd, Args... args) {
+  auto result = Real()(fd, args...);
+  if (result > 0) tracker().on_io(fd, ssize_t(result), sent);
   return result;
+}
+
+// Calls the real function with (fd, args...), counting the bytes it moved
+// when fd is a tracked socket. Both ways end in a tail call, so the hook
+// itself has no stack frame.
+template <auto Real, class... Args>
+inline auto io_call(bool sent, int fd, Args... args) {
+  if (untracked(fd)) return Real()(fd, args...);
+  return counted_call<Real>(sent, fd, args...);
 }
 
 // recvmmsg/sendmmsg report bytes per message.
@@ -30,45 +52,46 @@ int counted_messages(int fd, int messages, const mmsghdr* vector, bool sent) {
 }  // namespace
 
 CONNLEAK_EXPORT ssize_t read(int fd, void* buffer, size_t count) {
-  return counted(fd, real::read()(fd, buffer, count), false);
+  return io_call<real::read>(kReceived, fd, buffer, count);
 }
 
 CONNLEAK_EXPORT ssize_t write(int fd, const void* buffer, size_t count) {
-  return counted(fd, real::write()(fd, buffer, count), true);
+  return io_call<real::write>(kSent, fd, buffer, count);
 }
 
 CONNLEAK_EXPORT ssize_t readv(int fd, const iovec* vector, int count) {
-  return counted(fd, real::readv()(fd, vector, count), false);
+  return io_call<real::readv>(kReceived, fd, vector, count);
 }
 
 CONNLEAK_EXPORT ssize_t writev(int fd, const iovec* vector, int count) {
-  return counted(fd, real::writev()(fd, vector, count), true);
+  return io_call<real::writev>(kSent, fd, vector, count);
 }
 
 CONNLEAK_EXPORT ssize_t send(int fd, const void* buffer, size_t length, int flags) {
-  return counted(fd, real::send()(fd, buffer, length, flags), true);
+  return io_call<real::send>(kSent, fd, buffer, length, flags);
 }
 
 CONNLEAK_EXPORT ssize_t sendto(int fd, const void* buffer, size_t length, int flags, const sockaddr* to,
                                socklen_t to_len) {
-  return counted(fd, real::sendto()(fd, buffer, length, flags, to, to_len), true);
+  return io_call<real::sendto>(kSent, fd, buffer, length, flags, to, to_len);
 }
 
 CONNLEAK_EXPORT ssize_t sendmsg(int fd, const msghdr* message, int flags) {
-  return counted(fd, real::sendmsg()(fd, message, flags), true);
+  return io_call<real::sendmsg>(kSent, fd, message, flags);
 }
 
 CONNLEAK_EXPORT int sendmmsg(int fd, mmsghdr* vector, unsigned int count, int flags) {
+  if (untracked(fd)) return real::sendmmsg()(fd, vector, count, flags);
   return counted_messages(fd, real::sendmmsg()(fd, vector, count, flags), vector, true);
 }
 
 CONNLEAK_EXPORT ssize_t recv(int fd, void* buffer, size_t length, int flags) {
-  return counted(fd, real::recv()(fd, buffer, length, flags), false);
+  return io_call<real::recv>(kReceived, fd, buffer, length, flags);
 }
 
 CONNLEAK_EXPORT ssize_t recvfrom(int fd, void* buffer, size_t length, int flags, sockaddr* from,
                                  socklen_t* from_len) {
-  return counted(fd, real::recvfrom()(fd, buffer, length, flags, from, from_len), false);
+  return io_call<real::recvfrom>(kReceived, fd, buffer, length, flags, from, from_len);
 }
 
 // recvmsg() may also bring sockets (SCM_RIGHTS): they become tracked here.
@@ -95,9 +118,9 @@ CONNLEAK_EXPORT int recvmmsg(int fd, mmsghdr* vector, unsigned int count, int fl
 }
 
 CONNLEAK_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-  return counted(out_fd, real::sendfile()(out_fd, in_fd, offset, count), true);
+  return io_call<real::sendfile>(kSent, out_fd, in_fd, offset, count);
 }
 
 CONNLEAK_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) {
-  return counted(out_fd, real::sendfile64()(out_fd, in_fd, offset, count), true);
+  return io_call<real::sendfile64>(kSent, out_fd, in_fd, offset, count);
 }

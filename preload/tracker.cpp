@@ -40,7 +40,7 @@ void Tracker::write_socket_open(int fd, int domain, int type, int protocol, uint
   auto* record = writer_.reserve_for<trace::SocketOpen>(fd);
   if (!record) return;
   record->h.flags = flags;
-  record->ts = now_ns();
+  record->ts = coarse_now_ns();
   record->stack_id = stack_id;
   record->domain = uint8_t(domain);
   record->type = uint8_t(type);
@@ -144,7 +144,7 @@ Tracker::CloseTicket Tracker::begin_close(int fd, bool via_fclose) {
   fds_.untrack(fd, /*closed=*/true);
   ticket.record = writer_.reserve_for<trace::Close>(fd);
   if (ticket.record) {
-    ticket.record->ts = now_ns();
+    ticket.record->ts = coarse_now_ns();
     ticket.record->h.flags = via_fclose ? trace::kFlagFclose : 0;
   }
   return ticket;

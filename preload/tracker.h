@@ -53,7 +53,7 @@ class Tracker {
     // can bear better than every read and write paying for a lock.
     uint64_t* total = sent ? &counters->bytes_sent : &counters->bytes_received;
     __atomic_store_n(total, __atomic_load_n(total, __ATOMIC_RELAXED) + uint64_t(n), __ATOMIC_RELAXED);
-    __atomic_store_n(&counters->last_io_ns, now_ns(), __ATOMIC_RELAXED);
+    __atomic_store_n(&counters->last_io_ns, coarse_now_ns(), __ATOMIC_RELAXED);
   }
   // Sockets that arrived with SCM_RIGHTS in a received message.
   void on_received_fds(const msghdr* message, int recv_flags);

@@ -50,7 +50,9 @@ struct FileHeader {
   uint32_t origin;       // Origin
   int32_t pid;
   int32_t ppid;
-  uint64_t start_mono_ns;  // CLOCK_MONOTONIC at start: every record's clock
+  // CLOCK_MONOTONIC at start: every record's clock. SocketOpen, Close and
+  // IoCounters read it coarse (as of the last timer tick: up to a tick early).
+  uint64_t start_mono_ns;
   uint64_t start_real_ns;  // CLOCK_REALTIME at the same moment
   // For Origin::kForked: the parent's trace file (basename) and the offset of
   // the Fork record in it; the child starts with the parent's state there.
@@ -154,7 +156,7 @@ inline constexpr uint8_t kFlagFailed = 32;     // Close: the call failed (the fd
 // A new socket at h.fd.
 struct SocketOpen {
   RecordHeader h;
-  uint64_t ts;  // CLOCK_MONOTONIC ns
+  uint64_t ts;  // CLOCK_MONOTONIC_COARSE ns (socket(): a hot path)
   uint32_t stack_id;
   uint16_t protocol;  // IPPROTO_*, 0 = default
   uint8_t domain;     // AF_*
@@ -209,7 +211,7 @@ static_assert(sizeof(Listen) == 24);
 // h.flags: kFlagFclose, kFlagFailed.
 struct Close {
   RecordHeader h;
-  uint64_t ts;
+  uint64_t ts;  // CLOCK_MONOTONIC_COARSE (a hot path)
 };
 static_assert(sizeof(Close) == 16);
 
@@ -324,7 +326,7 @@ struct IoCounters {
   RecordHeader h;
   uint64_t bytes_sent;
   uint64_t bytes_received;
-  uint64_t last_io_ns;  // CLOCK_MONOTONIC, 0 = no I/O yet
+  uint64_t last_io_ns;  // CLOCK_MONOTONIC_COARSE, 0 = no I/O yet
 };
 static_assert(sizeof(IoCounters) == 32);
 

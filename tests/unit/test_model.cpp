@@ -129,6 +129,37 @@ TEST_CASE("a reused fd number retires the socket closed behind the shim's back",
   CHECK(a.model.sockets_opened == 2);
 }
 
+TEST_CASE("the I/O counters of a socket's fds add up", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 107);
+  b.socket(3);
+  b.io_counters(3, 10, 20, 500);
+  b.dup(3, 4, trace::DupVia::kDup);
+  b.io_counters(4, 1, 2, 700);  // the dup's first I/O: a record of its own
+  b.close(3);
+  b.open_at_exit(4);
+  b.end();
+  Analysis a = analyze({b.path()});
+  const SocketLife& s = a.model.sockets[0];
+  CHECK(s.bytes_sent == 11);
+  CHECK(s.bytes_received == 22);
+  CHECK(s.last_io_mono_ns == s.opened_mono_ns + 1000 + 700);  // the dup's, a tick after socket()
+}
+
+TEST_CASE("a coarse last-I/O stamp never predates a fine-clock accept", "[model]") {
+  TempDir dir;
+  TraceBuilder b(dir.path(), 108);
+  b.socket(3);
+  b.accept(4, 3, loopback(40000));
+  b.io_counters(4, 1, 0, -3000);  // coarse: as of the last timer tick
+  b.open_at_exit(4);
+  b.end();
+  Analysis a = analyze({b.path()});
+  const SocketLife& s = a.model.sockets[1];
+  CHECK(s.bytes_sent == 1);
+  CHECK(s.last_io_mono_ns == s.opened_mono_ns);
+}
+
 TEST_CASE("memory grows with live sockets, not with the trace", "[model]") {
   TempDir dir;
   TraceBuilder b(dir.path(), 108);

@@ -106,6 +106,14 @@ void TraceBuilder::accept(int fd, int listen_fd, const sockaddr_in& peer, uint32
   writer_.publish(r, trace::RecordType::kAccept);
 }
 
+void TraceBuilder::io_counters(int fd, uint64_t sent, uint64_t received, int64_t last_io_delta) {
+  auto* r = writer_.reserve_for<trace::IoCounters>(fd);
+  r->bytes_sent = sent;
+  r->bytes_received = received;
+  r->last_io_ns = uint64_t(int64_t(now_) + last_io_delta);
+  writer_.publish(r, trace::RecordType::kIoCounters);
+}
+
 void TraceBuilder::close(int fd, int error) {
   auto* r = writer_.reserve_for<trace::Close>(fd);
   r->ts = tick();

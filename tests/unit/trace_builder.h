@@ -43,6 +43,9 @@ class TraceBuilder {
   void connect(int fd, const sockaddr_in& peer, int error = 0, uint32_t stack = 0);
   void accept(int fd, int listen_fd, const sockaddr_in& peer, uint32_t stack = 0);
   void close(int fd, int error = 0);
+  // The counters record of fd's first I/O; its last I/O `last_io_delta` ns
+  // from the previous record's time (negative: a coarse stamp, a tick early).
+  void io_counters(int fd, uint64_t sent, uint64_t received, int64_t last_io_delta);
   void dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec = false);
   void close_range(uint32_t first, uint32_t last, int flags = 0);
   void set_cloexec(int fd, bool cloexec);
