@@ -23,7 +23,8 @@ inline bool untracked(int fd) { return __builtin_expect(!tracker().is_tracked(fd
 
 constexpr bool kSent = true, kReceived = false;
 
-// A tracked socket's I/O: the real call, then its bytes counted.
+// The real call, then the bytes counted if fd is a tracked socket; also the
+// first call of each hook, which resolves the real function.
 template <auto Real, class... Args>
 __attribute__((noinline)) auto counted_call(bool sent, int fd, Args... args) {
   auto result = Real()(fd, args...);
@@ -31,12 +32,13 @@ __attribute__((noinline)) auto counted_call(bool sent, int fd, Args... args) {
   return result;
 }
 
-// Calls the real function with (fd, args...), counting the bytes it moved
-// when fd is a tracked socket. Both ways end in a tail call, so the hook
-// itself has no stack frame.
-template <auto Real, class... Args>
+// Calls the real function *Resolved (real::pointer::name) with (fd, args...),
+// counting the bytes it moved when fd is a tracked socket. Both ways end in
+// a tail call with nothing merged after them, so the hook has no stack frame.
+template <auto* Resolved, auto Real, class... Args>
 inline auto io_call(bool sent, int fd, Args... args) {
-  if (untracked(fd)) return Real()(fd, args...);
+  auto real_function = __atomic_load_n(Resolved, __ATOMIC_ACQUIRE);
+  if (__builtin_expect(real_function != nullptr, 1) && untracked(fd)) return real_function(fd, args...);
   return counted_call<Real>(sent, fd, args...);
 }
 
@@ -52,32 +54,32 @@ int counted_messages(int fd, int messages, const mmsghdr* vector, bool sent) {
 }  // namespace
 
 CONNLEAK_EXPORT ssize_t read(int fd, void* buffer, size_t count) {
-  return io_call<real::read>(kReceived, fd, buffer, count);
+  return io_call<&real::pointer::read, real::read>(kReceived, fd, buffer, count);
 }
 
 CONNLEAK_EXPORT ssize_t write(int fd, const void* buffer, size_t count) {
-  return io_call<real::write>(kSent, fd, buffer, count);
+  return io_call<&real::pointer::write, real::write>(kSent, fd, buffer, count);
 }
 
 CONNLEAK_EXPORT ssize_t readv(int fd, const iovec* vector, int count) {
-  return io_call<real::readv>(kReceived, fd, vector, count);
+  return io_call<&real::pointer::readv, real::readv>(kReceived, fd, vector, count);
 }
 
 CONNLEAK_EXPORT ssize_t writev(int fd, const iovec* vector, int count) {
-  return io_call<real::writev>(kSent, fd, vector, count);
+  return io_call<&real::pointer::writev, real::writev>(kSent, fd, vector, count);
 }
 
 CONNLEAK_EXPORT ssize_t send(int fd, const void* buffer, size_t length, int flags) {
-  return io_call<real::send>(kSent, fd, buffer, length, flags);
+  return io_call<&real::pointer::send, real::send>(kSent, fd, buffer, length, flags);
 }
 
 CONNLEAK_EXPORT ssize_t sendto(int fd, const void* buffer, size_t length, int flags, const sockaddr* to,
                                socklen_t to_len) {
-  return io_call<real::sendto>(kSent, fd, buffer, length, flags, to, to_len);
+  return io_call<&real::pointer::sendto, real::sendto>(kSent, fd, buffer, length, flags, to, to_len);
 }
 
 CONNLEAK_EXPORT ssize_t sendmsg(int fd, const msghdr* message, int flags) {
-  return io_call<real::sendmsg>(kSent, fd, message, flags);
+  return io_call<&real::pointer::sendmsg, real::sendmsg>(kSent, fd, message, flags);
 }
 
 CONNLEAK_EXPORT int sendmmsg(int fd, mmsghdr* vector, unsigned int count, int flags) {
@@ -86,12 +88,12 @@ CONNLEAK_EXPORT int sendmmsg(int fd, mmsghdr* vector, unsigned int count, int fl
 }
 
 CONNLEAK_EXPORT ssize_t recv(int fd, void* buffer, size_t length, int flags) {
-  return io_call<real::recv>(kReceived, fd, buffer, length, flags);
+  return io_call<&real::pointer::recv, real::recv>(kReceived, fd, buffer, length, flags);
 }
 
 CONNLEAK_EXPORT ssize_t recvfrom(int fd, void* buffer, size_t length, int flags, sockaddr* from,
                                  socklen_t* from_len) {
-  return io_call<real::recvfrom>(kReceived, fd, buffer, length, flags, from, from_len);
+  return io_call<&real::pointer::recvfrom, real::recvfrom>(kReceived, fd, buffer, length, flags, from, from_len);
 }
 
 // recvmsg() may also bring sockets (SCM_RIGHTS): they become tracked here.
@@ -118,9 +120,9 @@ CONNLEAK_EXPORT int recvmmsg(int fd, mmsghdr* vector, unsigned int count, int fl
 }
 
 CONNLEAK_EXPORT ssize_t sendfile(int out_fd, int in_fd, off_t* offset, size_t count) {
-  return io_call<real::sendfile>(kSent, out_fd, in_fd, offset, count);
+  return io_call<&real::pointer::sendfile, real::sendfile>(kSent, out_fd, in_fd, offset, count);
 }
 
 CONNLEAK_EXPORT ssize_t sendfile64(int out_fd, int in_fd, off64_t* offset, size_t count) {
-  return io_call<real::sendfile64>(kSent, out_fd, in_fd, offset, count);
+  return io_call<&real::pointer::sendfile64, real::sendfile64>(kSent, out_fd, in_fd, offset, count);
 }

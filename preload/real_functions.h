@@ -24,17 +24,25 @@ namespace connleak::real {
 
 void* resolve(const char* name);
 
-// One accessor per hook: real::socket() returns the libc socket function.
-// A function missing from this libc resolves to nullptr; callers handle that.
+// The resolved pointers, nullptr until first use. Read them directly only
+// where even the accessor's lazy-resolution branch costs too much (an I/O
+// hook's tail call); everywhere else, call the accessor below.
 // (__atomic builtins, not std::atomic: libc's declarations carry attributes
 // that a template argument would drop.)
+namespace pointer {
+#define CONNLEAK_HOOK(name) inline decltype(&::name) name = nullptr;
+#include "hooks.def"
+#undef CONNLEAK_HOOK
+}  // namespace pointer
+
+// One accessor per hook: real::socket() returns the libc socket function.
+// A function missing from this libc resolves to nullptr; callers handle that.
 #define CONNLEAK_HOOK(name)                                                  \
   inline decltype(&::name) name() {                                          \
-    static decltype(&::name) fn = nullptr;                                   \
-    auto f = __atomic_load_n(&fn, __ATOMIC_ACQUIRE);                         \
+    auto f = __atomic_load_n(&pointer::name, __ATOMIC_ACQUIRE);              \
     if (__builtin_expect(f == nullptr, 0)) {                                 \
       f = reinterpret_cast<decltype(&::name)>(resolve(#name));               \
-      __atomic_store_n(&fn, f, __ATOMIC_RELEASE);                            \
+      __atomic_store_n(&pointer::name, f, __ATOMIC_RELEASE);                 \
     }                                                                        \
     return f;                                                                \
   }
