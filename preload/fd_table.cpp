@@ -37,13 +37,6 @@ void FdTable::raise_max_fd(int fd) {
   }
 }
 
-void FdTable::untrack(int fd, bool closed) {
-  FdSlot* slot = find(fd);
-  if (!slot) return;
-  slot->flags.store(closed ? kClosedSocket : 0, std::memory_order_release);
-  slot->counters.store(nullptr, std::memory_order_relaxed);
-}
-
 void FdTable::forget_closed(int fd) {
   FdSlot* slot = find(fd);
   if (slot && slot->flags.load(std::memory_order_relaxed) == kClosedSocket) {

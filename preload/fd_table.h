@@ -53,7 +53,12 @@ class FdTable {
     return true;
   }
   // Stops tracking; `closed` marks it as a closed socket (see kClosedSocket).
-  void untrack(int fd, bool closed = false);
+  void untrack(int fd, bool closed = false) {
+    FdSlot* slot = find(fd);
+    if (!slot) return;
+    slot->flags.store(closed ? kClosedSocket : 0, std::memory_order_release);
+    slot->counters.store(nullptr, std::memory_order_relaxed);
+  }
   // A successful close of an untracked fd: the number is no closed socket.
   void forget_closed(int fd);
   void set_cloexec(int fd, bool cloexec);
@@ -69,8 +74,8 @@ class FdTable {
   FdSlot* find_or_create(int fd);
   void raise_max_fd(int fd);
 
-  std::atomic<FdSlot*> pages_[kPages] = {};
   std::atomic<int> max_fd_{-1};
+  std::atomic<FdSlot*> pages_[kPages] = {};
 };
 
 }  // namespace connleak::shim

@@ -31,9 +31,12 @@ class ErrnoKeeper {
   int saved_;
 };
 
+// Starts tracing if nothing has tried yet; true when tracing.
+bool start_tracing();
 // True when calls should be recorded. Starts tracing on first use, so calls
-// made before the shim's constructor ran are recorded too.
-bool tracing();
+// made before the shim's constructor ran are recorded too. Inline: every
+// socket() asks.
+inline bool tracing() { return __builtin_expect(tracker().active(), 1) || start_tracing(); }
 // Like tracing(), but never starts: for close() and friends, which may run
 // in signal handlers and have nothing to do before anything is tracked.
 inline bool tracing_started() { return tracker().active(); }

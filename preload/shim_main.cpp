@@ -57,10 +57,8 @@ __attribute__((constructor)) void connleak_constructor() { start_once(); }
 
 }  // namespace
 
-bool tracing() {
-  int state = g_state.load(std::memory_order_acquire);
-  if (__builtin_expect(state == kStarted, 1)) return tracker().active();
-  return state == kIdle && start_once() && tracker().active();
+bool start_tracing() {
+  return g_state.load(std::memory_order_acquire) == kIdle && start_once() && tracker().active();
 }
 
 }  // namespace connleak::shim

@@ -238,11 +238,6 @@ int Tracker::own_fds(int out[kMaxOwnFds]) const {
   return n;
 }
 
-bool Tracker::owns_fd(int fd) const {
-  return fd >= 0 && (fd == writer_.fd() || fd == unwinder_fds_[0].load(std::memory_order_relaxed) ||
-                     fd == unwinder_fds_[1].load(std::memory_order_relaxed));
-}
-
 void Tracker::make_room_for(int fd) {
   if (fd >= 0 && fd == writer_.fd()) writer_.relocate_fd(fd + 1);
   // libunwind keeps its pipe's numbers: the program wins that number, and

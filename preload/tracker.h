@@ -98,7 +98,10 @@ class Tracker {
   // must not close or replace. Up to kMaxOwnFds, sorted ascending.
   static constexpr int kMaxOwnFds = 3;
   int own_fds(int out[kMaxOwnFds]) const;
-  bool owns_fd(int fd) const;
+  bool owns_fd(int fd) const {  // inline: every close() asks
+    return fd >= 0 && (fd == writer_.fd() || fd == unwinder_fds_[0].load(std::memory_order_relaxed) ||
+                       fd == unwinder_fds_[1].load(std::memory_order_relaxed));
+  }
   // The program wants this number (dup2 onto it): the trace fd moves away.
   void make_room_for(int fd);
   // libunwind opened a pipe: moves it high and counts it as the shim's.
@@ -125,16 +128,19 @@ class Tracker {
   void write_lost_counts();
   uint32_t capture_stack() { return stacks_.capture(writer_); }
 
-  Config config_;
-  TraceWriter writer_;
-  FdTable fds_;
-  StackTable stacks_;
-  ModuleMap modules_;
+  // What every hook reads comes first, in as few cache lines as the types
+  // allow: hooks run right after a system call, whose kernel work has
+  // evicted much of the process's cache.
   std::atomic<bool> active_{false};
   std::atomic<bool> ended_{false};
   int pid_ = 0;
-  std::atomic<uint64_t> lost_[4] = {};
+  StackTable stacks_;
+  TraceWriter writer_;  // its hot fields first, its file names last
+  FdTable fds_;         // the pointer to the first page of slots first
   std::atomic<int> unwinder_fds_[2] = {-1, -1};
+  Config config_;
+  ModuleMap modules_;
+  std::atomic<uint64_t> lost_[4] = {};
 };
 
 // The process-wide tracker behind the hooks: constant-initialised, so it is
