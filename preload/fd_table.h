@@ -17,8 +17,12 @@ struct FdSlot {
   uint32_t reserved = 0;
   // The socket's counters record in the trace (shared by its dups).
   std::atomic<trace::IoCounters*> counters{nullptr};
+  // The cycle count when I/O through this fd last read the clock (0: never),
+  // so back-to-back I/O reads it once per tick (Tracker::on_io).
+  uint64_t clock_read_cycles = 0;
+  uint64_t reserved2 = 0;  // a slot never straddles two cache lines
 };
-static_assert(sizeof(FdSlot) == 16);
+static_assert(sizeof(FdSlot) == 32);
 
 class FdTable {
  public:
@@ -38,6 +42,13 @@ class FdTable {
   }
   bool is_tracked(int fd) const { return tracked(fd) != nullptr; }
 
+  // No socket is tracked at fd, and none was closed there since the number
+  // was last reused: a close() of it has nothing to record.
+  bool holds_nothing(int fd) const {
+    FdSlot* slot = find(fd);
+    return !slot || slot->flags.load(std::memory_order_acquire) == 0;
+  }
+
   // The slot of `fd` whether tracked or not (nullptr beyond the table).
   FdSlot* slot(int fd) const { return find(fd); }
 
@@ -48,6 +59,7 @@ class FdTable {
     if (__builtin_expect(!slot, 0)) slot = find_or_create(fd);
     if (!slot) return false;
     slot->counters.store(counters, std::memory_order_relaxed);
+    slot->clock_read_cycles = 0;
     slot->flags.store(kTracked | (cloexec ? kCloexec : 0), std::memory_order_release);
     if (fd > max_fd_.load(std::memory_order_relaxed)) raise_max_fd(fd);
     return true;

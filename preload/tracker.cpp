@@ -53,9 +53,8 @@ void Tracker::write_socket_open(int fd, int domain, int type, int protocol, uint
 // socket that never does I/O costs nothing here. Two threads racing on the
 // first I/O each reserve one: the loser leaves its record unpublished (the
 // reader skips it) and counts into the winner's.
-trace::IoCounters* Tracker::counters_for(FdSlot* slot, int fd) {
-  trace::IoCounters* counters = slot->counters.load(std::memory_order_acquire);
-  if (counters) return counters;
+trace::IoCounters* Tracker::first_counters(FdSlot* slot, int fd) {
+  trace::IoCounters* counters = nullptr;
   auto* fresh = writer_.reserve_for<trace::IoCounters>(fd);
   if (!fresh) return nullptr;
   if (!slot->counters.compare_exchange_strong(counters, fresh, std::memory_order_acq_rel)) return counters;

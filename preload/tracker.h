@@ -40,20 +40,20 @@ class Tracker {
   void on_listen(int fd, int backlog);
   void on_shutdown(int fd, int how);
 
-  // n bytes sent or received on fd. The hot path of every read and write:
-  // for an fd that is no tracked socket it costs one table look-up.
+  // n bytes sent or received on fd. The hot path of every read and write on
+  // a tracked socket.
   void on_io(int fd, ssize_t n, bool sent) {
     if (n <= 0) return;
     FdSlot* slot = fds_.tracked(fd);
     if (!slot) return;
-    trace::IoCounters* counters = counters_for(slot, fd);
-    if (!counters) return;
+    trace::IoCounters* counters = slot->counters.load(std::memory_order_acquire);
+    if (__builtin_expect(!counters, 0) && !(counters = first_counters(slot, fd))) return;
     // A plain load and store, not a locked add: two threads doing I/O on
     // one socket at the same instant may lose a count, which statistics
     // can bear better than every read and write paying for a lock.
     uint64_t* total = sent ? &counters->bytes_sent : &counters->bytes_received;
     __atomic_store_n(total, __atomic_load_n(total, __ATOMIC_RELAXED) + uint64_t(n), __ATOMIC_RELAXED);
-    __atomic_store_n(&counters->last_io_ns, coarse_now_ns(), __ATOMIC_RELAXED);
+    stamp_io(slot, counters);
   }
   // Sockets that arrived with SCM_RIGHTS in a received message.
   void on_received_fds(const msghdr* message, int recv_flags);
@@ -71,6 +71,8 @@ class Tracker {
   void on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec);
   void on_set_cloexec(int fd, bool cloexec);
   bool is_tracked(int fd) const { return fds_.is_tracked(fd); }
+  // Nothing to record or guard at fd (most closes: files, pipes).
+  bool nothing_at(int fd) const { return fds_.holds_nothing(fd) && !owns_fd(fd); }
 
   // Sessions (libcurl, OpenSSL, connleak.h annotations).
   void on_session_begin(const void* handle, trace::SessionApi api, const char* kind = nullptr);
@@ -115,8 +117,18 @@ class Tracker {
   void record_inherited_fds();
   void record_inherited_fd(int fd);
   void write_socket_open(int fd, int domain, int type, int protocol, uint8_t flags, uint32_t stack_id);
+  // Sets the time of the last I/O. The clock read after a system call costs
+  // more than the rest of the hook (its code and data are cold: ~20 ns), so
+  // I/O through one fd in quick succession reads it once per
+  // kStampReuseCycles; a call that blocked longer than that reads it again.
+  static void stamp_io(FdSlot* slot, trace::IoCounters* counters) {
+    uint64_t cycles = cycle_count();
+    if (kHaveCycleCounter && slot->clock_read_cycles && cycles - slot->clock_read_cycles < kStampReuseCycles) return;
+    slot->clock_read_cycles = cycles;
+    __atomic_store_n(&counters->last_io_ns, coarse_now_ns(), __ATOMIC_RELAXED);
+  }
   // The socket's counters record, made at its first I/O.
-  trace::IoCounters* counters_for(FdSlot* slot, int fd);
+  trace::IoCounters* first_counters(FdSlot* slot, int fd);
   // A new counters record for fd holding `from`'s values (a fork child's).
   trace::IoCounters* copy_counters(int fd, const trace::IoCounters* from);
   void move_counters_into_child_trace();

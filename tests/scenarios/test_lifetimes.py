@@ -10,6 +10,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 from harness import CONNLEAK, LoopbackServer, Run, ScenarioTest, connleak_run, program
@@ -48,11 +49,13 @@ def connleak_run_bounded(args, timeout):
 
 class ReplyServer:
     """Accepts one connection on 127.0.0.1, reads `expect` bytes, answers
-    with `reply` and holds the connection until stopped."""
+    with `reply` (after `delay` seconds) and holds the connection until
+    stopped."""
 
-    def __init__(self, expect, reply):
+    def __init__(self, expect, reply, delay=0.0):
         self.expect = expect
         self.reply = reply
+        self.delay = delay
         self.received = b""
         self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.listener.bind(("127.0.0.1", 0))
@@ -71,6 +74,7 @@ class ReplyServer:
                 if not chunk:
                     return
                 self.received += chunk
+            time.sleep(self.delay)
             self.conn.sendall(self.reply)
         except OSError:
             pass
@@ -294,6 +298,18 @@ class Activity(LifetimeTest):
         # Both stamped with the coarse clock: equal within one tick.
         self.assertGreaterEqual(instance["last_io_ns"], instance["opened_ns"])
         self.assertEqual(instance["tcp_state"], "ESTABLISHED")
+
+    def test_last_io_is_the_end_of_a_read_that_waited(self):
+        # The read waits 400 ms for the reply: the stamp must be its end, not
+        # the write just before it (the shim reuses a stamp only for I/O in
+        # quick succession, and a read that blocked reads the clock again).
+        with ReplyServer(expect=12, reply=self.REPLY, delay=0.4) as server:
+            run = connleak_run([program("socket_activity"), str(server.port)])
+        self.assert_clean_exit(run)
+        [instance] = self.only_finding(run, "leaked-connection")["instances"]
+        self.assertGreaterEqual(instance["last_io_ns"] - instance["opened_ns"], 350_000_000,
+                                json.dumps(instance, indent=1))
+        self.assertLess(instance["idle_ns"], 350_000_000, json.dumps(instance, indent=1))
 
 
 class DoubleClose(LifetimeTest):
