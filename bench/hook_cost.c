@@ -48,7 +48,6 @@ static struct calls wrapped_calls(void) {
 }
 
 struct workload {
-  const struct calls *calls;
   int a[2], b[2]; /* io: a[1] -> a[0], then b[1] -> b[0] */
   long per_block;
   int is_io;

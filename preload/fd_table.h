@@ -18,7 +18,7 @@ struct FdSlot {
   // The socket's counters record in the trace (shared by its dups).
   std::atomic<trace::IoCounters*> counters{nullptr};
   // The cycle count when I/O through this fd last read the clock (0: never),
-  // so back-to-back I/O reads it once per tick (Tracker::on_io).
+  // so back-to-back I/O reads it once per tick (Tracker::stamp_io).
   uint64_t clock_read_cycles = 0;
   uint64_t reserved2 = 0;  // a slot never straddles two cache lines
 };

@@ -10,6 +10,7 @@
 
 #include <errno.h>
 
+#include "errno_keeper.h"
 #include "real_functions.h"
 #include "tracker.h"
 
@@ -18,18 +19,6 @@
 namespace connleak::shim {
 
 namespace real = connleak::real;
-
-// Restores errno when the recording is done.
-class ErrnoKeeper {
- public:
-  ErrnoKeeper() : saved_(errno) {}
-  ~ErrnoKeeper() { errno = saved_; }
-  ErrnoKeeper(const ErrnoKeeper&) = delete;
-  ErrnoKeeper& operator=(const ErrnoKeeper&) = delete;
-
- private:
-  int saved_;
-};
 
 // Starts tracing if nothing has tried yet; true when tracing.
 bool start_tracing();

@@ -1,8 +1,9 @@
 #include "shim_log.h"
 
-#include <errno.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include "errno_keeper.h"
 
 namespace connleak::shim {
 namespace {
@@ -33,7 +34,7 @@ struct LineBuffer {
 }  // namespace
 
 void warn(const char* format, const char* s, int64_t n) {
-  int saved_errno = errno;
+  ErrnoKeeper keep;
   LineBuffer line;
   line.put("connleak: warning: ");
   for (const char* p = format; *p; ++p) {
@@ -50,7 +51,6 @@ void warn(const char* format, const char* s, int64_t n) {
   line.put('\n');
   // A raw syscall: the program may have interposed write() itself.
   syscall(SYS_write, 2, line.data, line.len);
-  errno = saved_errno;
 }
 
 }  // namespace connleak::shim

@@ -8,6 +8,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "errno_keeper.h"
 #include "own_fds.h"
 #include "real_functions.h"
 #include "shim_log.h"
@@ -83,11 +84,7 @@ void TraceWriter::relocate_fd(int min_fd) { fd_ = move_fd_high(fd_, min_fd); }
 void* TraceWriter::reserve_slow(uint64_t offset, size_t size) {
   // Growing the file makes system calls; an I/O hook records after a
   // successful call, whose errno the program may still look at.
-  int saved_errno = errno;
-  struct RestoreErrno {
-    int value;
-    ~RestoreErrno() { errno = value; }
-  } restore{saved_errno};
+  ErrnoKeeper keep;
   uint64_t needed = offset + size + sizeof(trace::RecordHeader);
   if (needed > capacity_ || !ensure_allocated(needed)) {
     lost_.fetch_add(1, std::memory_order_relaxed);

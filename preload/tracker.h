@@ -148,7 +148,7 @@ class Tracker {
   int pid_ = 0;
   StackTable stacks_;
   TraceWriter writer_;  // its hot fields first, its file names last
-  FdTable fds_;         // the pointer to the first page of slots first
+  FdTable fds_;         // max_fd_ and the first pages' pointers first
   std::atomic<int> unwinder_fds_[2] = {-1, -1};
   Config config_;
   ModuleMap modules_;
