@@ -30,11 +30,4 @@ inline bool tracing() { return __builtin_expect(tracker().active(), 1) || start_
 // in signal handlers and have nothing to do before anything is tracked.
 inline bool tracing_started() { return tracker().active(); }
 
-// An errno-style failure for a function this libc does not have.
-template <class R>
-R missing_function() {
-  errno = ENOSYS;
-  return R(-1);
-}
-
 }  // namespace connleak::shim

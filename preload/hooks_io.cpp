@@ -24,10 +24,11 @@ inline bool untracked(int fd) { return __builtin_expect(!tracker().is_tracked(fd
 constexpr bool kSent = true, kReceived = false;
 
 // The real call, then the bytes counted if fd is a tracked socket; also the
-// first call of each hook, which resolves the real function.
+// first call of each hook, which resolves the real function. Reached by a
+// tail call from the hook, so its return address is the program's caller.
 template <auto Real, class... Args>
 __attribute__((noinline)) auto counted_call(bool sent, int fd, Args... args) {
-  auto result = Real()(fd, args...);
+  auto result = Real(__builtin_return_address(0))(fd, args...);
   if (result > 0) tracker().on_io(fd, ssize_t(result), sent);
   return result;
 }

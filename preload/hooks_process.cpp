@@ -1,6 +1,6 @@
 // Interposed process calls: exec and posix_spawn (the image ends or a new
 // one starts; close-on-exec sockets end at exec), the wait family (how
-// children ended), vfork, _exit, dlopen. fork() itself is seen through
+// children ended), vfork, _exit, dlclose. fork() itself is seen through
 // pthread_atfork handlers (shim_main.cpp), which also cover glibc-internal
 // forks such as daemon()'s.
 #include <alloca.h>
@@ -14,6 +14,7 @@
 #include "exec_check.h"
 #include "exec_env.h"
 #include "hook_support.h"
+#include "user_memory.h"
 
 using namespace connleak::shim;
 
@@ -22,9 +23,15 @@ namespace {
 // Every exec goes through here: the sockets that may survive are noted, the
 // environment keeps the shim, and a failed exec is recorded as such. `call`
 // gets the environment to use.
+// Arguments the kernel (or libc) would reject with EFAULT go to the real
+// call untouched: reading them here would crash instead.
+bool arguments_readable(const char* path, char* const* envp) {
+  return readable_string(path) && (!envp || readable_strings(envp));
+}
+
 template <class Call>
 int exec_common(const char* path, char* const* envp, Call&& call, bool search_path = false) {
-  if (!tracing_started()) return call(envp ? envp : environ);
+  if (!tracing_started() || !arguments_readable(path, envp)) return call(envp ? envp : environ);
   NextImageEnv next(envp);
   {
     ErrnoKeeper keep;
@@ -40,7 +47,7 @@ int exec_common(const char* path, char* const* envp, Call&& call, bool search_pa
 
 template <class Spawn>
 int spawn_common(pid_t* pid, const char* path, char* const* envp, Spawn&& spawn, bool search_path = false) {
-  if (!tracing_started()) return spawn(pid, envp);
+  if (!tracing_started() || !arguments_readable(path, envp)) return spawn(pid, envp);
   NextImageEnv next(envp);
   {
     ErrnoKeeper keep;
@@ -57,8 +64,12 @@ int spawn_common(pid_t* pid, const char* path, char* const* envp, Spawn&& spawn,
 
 // A child reaped with an exit or a fatal signal is recorded; stops and
 // continues are not ends.
-pid_t after_wait(pid_t child, int status) {
-  if (child > 0 && (WIFEXITED(status) || WIFSIGNALED(status)) && tracing_started()) {
+// The status is read only once the kernel has written it (it rejects a bad
+// pointer with EFAULT).
+pid_t after_wait(pid_t child, const int* where) {
+  if (child <= 0 || !tracing_started()) return child;
+  int status = *where;
+  if (WIFEXITED(status) || WIFSIGNALED(status)) {
     ErrnoKeeper keep;
     tracker().on_child_exit(child, status);
   }
@@ -144,28 +155,28 @@ CONNLEAK_EXPORT pid_t wait(int* status) {
   int own = 0;
   int* where = status ? status : &own;
   pid_t child = real::wait()(where);  // before *where is read
-  return after_wait(child, *where);
+  return after_wait(child, where);
 }
 
 CONNLEAK_EXPORT pid_t waitpid(pid_t pid, int* status, int options) {
   int own = 0;
   int* where = status ? status : &own;
   pid_t child = real::waitpid()(pid, where, options);  // before *where is read
-  return after_wait(child, *where);
+  return after_wait(child, where);
 }
 
 CONNLEAK_EXPORT pid_t wait3(int* status, int options, rusage* usage) {
   int own = 0;
   int* where = status ? status : &own;
   pid_t child = real::wait3()(where, options, usage);  // before *where is read
-  return after_wait(child, *where);
+  return after_wait(child, where);
 }
 
 CONNLEAK_EXPORT pid_t wait4(pid_t pid, int* status, int options, rusage* usage) {
   int own = 0;
   int* where = status ? status : &own;
   pid_t child = real::wait4()(pid, where, options, usage);  // before *where is read
-  return after_wait(child, *where);
+  return after_wait(child, where);
 }
 
 // waitid() reports in a siginfo_t; it becomes a wait status.
@@ -173,9 +184,11 @@ CONNLEAK_EXPORT int waitid(idtype_t type, id_t id, siginfo_t* info, int options)
   int result = real::waitid()(type, id, info, options);
   if (result == 0 && info && info->si_pid > 0 && !(options & WNOWAIT)) {
     if (info->si_code == CLD_EXITED) {
-      after_wait(info->si_pid, W_EXITCODE(info->si_status, 0));
+      int status = W_EXITCODE(info->si_status, 0);
+      after_wait(info->si_pid, &status);
     } else if (info->si_code == CLD_KILLED || info->si_code == CLD_DUMPED) {
-      after_wait(info->si_pid, info->si_status | (info->si_code == CLD_DUMPED ? WCOREFLAG : 0));
+      int status = info->si_status | (info->si_code == CLD_DUMPED ? WCOREFLAG : 0);
+      after_wait(info->si_pid, &status);
     }
   }
   return result;
@@ -197,11 +210,11 @@ CONNLEAK_EXPORT void _Exit(int status) {
   __builtin_unreachable();
 }
 
-CONNLEAK_EXPORT void* dlopen(const char* file, int mode) {
-  void* handle = real::dlopen()(file, mode);
-  if (handle && tracing_started()) {
+CONNLEAK_EXPORT int dlclose(void* handle) {
+  int result = real::dlclose()(handle);
+  if (result == 0 && tracing_started()) {
     ErrnoKeeper keep;
-    tracker().on_dlopen();
+    tracker().on_dlclose();
   }
-  return handle;
+  return result;
 }

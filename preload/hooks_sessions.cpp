@@ -1,8 +1,9 @@
 // Interposed session APIs: libcurl, OpenSSL, and the connleak.h
 // annotations. The shim links neither library: these definitions only come
 // into play when the program itself uses libcurl or OpenSSL, and forward to
-// the next definition (the library's). A socket made inside a session's call
-// belongs to that session (SessionScope).
+// the definition the caller would have reached (real_functions.h), also when
+// the library sits in a plugin's local scope. A socket made inside a
+// session's call belongs to that session (SessionScope).
 #include "hook_support.h"
 #include "session_scope.h"
 
@@ -31,13 +32,12 @@ void event(const void* handle, Api api, Event type, const void* other = nullptr)
 
 // A session constructor: the real call runs inside a constructing scope (so
 // the library's own helper objects are not recorded), then the new session is.
-// `make` returns nullptr when the library is absent.
-template <class Make>
-auto construct(Api api, Make&& make) {
-  decltype(make()) handle;
+template <class Real, class... Args>
+auto construct(Api api, Real real_constructor, Args... args) {
+  decltype(real_constructor(args...)) handle;
   {
     SessionScope constructing(api);
-    handle = make();
+    handle = real_constructor(args...);
   }
   began(handle, api);
   return handle;
@@ -48,34 +48,27 @@ auto construct(Api api, Make&& make) {
 // libcurl easy handles ------------------------------------------------------
 
 CONNLEAK_EXPORT CURL* curl_easy_init() {
-  return construct(Api::kCurlEasy, [&] {
-    auto real_fn = real::curl_easy_init();
-    return real_fn ? real_fn() : nullptr;
-  });
+  return construct(Api::kCurlEasy, real::curl_easy_init());
 }
 
 CONNLEAK_EXPORT CURL* curl_easy_duphandle(CURL* from) {
-  return construct(Api::kCurlEasy, [&] {
-    auto real_fn = real::curl_easy_duphandle();
-    return real_fn ? real_fn(from) : nullptr;
-  });
+  return construct(Api::kCurlEasy, real::curl_easy_duphandle(), from);
 }
 
 CONNLEAK_EXPORT void curl_easy_cleanup(CURL* handle) {
   event(handle, Api::kCurlEasy, Event::kEnd);  // before: the address may be reused after
   SessionScope destroying(Api::kCurlEasy);
-  if (auto real_cleanup = real::curl_easy_cleanup()) real_cleanup(handle);
+  real::curl_easy_cleanup()(handle);
 }
 
 CONNLEAK_EXPORT void curl_easy_reset(CURL* handle) {
-  if (auto real_reset = real::curl_easy_reset()) real_reset(handle);
+  real::curl_easy_reset()(handle);
   event(handle, Api::kCurlEasy, Event::kReset);
 }
 
 // A transfer completes when curl_easy_perform returns, whatever its result.
 CONNLEAK_EXPORT CURLcode curl_easy_perform(CURL* handle) {
   auto real_perform = real::curl_easy_perform();
-  if (!real_perform) return CURLE_FAILED_INIT;
   CURLcode result;
   {
     SessionScope scope(handle, Api::kCurlEasy);
@@ -89,29 +82,23 @@ CONNLEAK_EXPORT CURLcode curl_easy_perform(CURL* handle) {
 
 CONNLEAK_EXPORT CURLM* curl_multi_init() {
   // It makes an easy handle and a socketpair of its own.
-  return construct(Api::kCurlMulti, [&] {
-    auto real_fn = real::curl_multi_init();
-    return real_fn ? real_fn() : nullptr;
-  });
+  return construct(Api::kCurlMulti, real::curl_multi_init());
 }
 
 CONNLEAK_EXPORT CURLMcode curl_multi_cleanup(CURLM* handle) {
   event(handle, Api::kCurlMulti, Event::kEnd);
   SessionScope destroying(Api::kCurlMulti);
-  auto real_cleanup = real::curl_multi_cleanup();
-  return real_cleanup ? real_cleanup(handle) : CURLM_BAD_HANDLE;
+  return real::curl_multi_cleanup()(handle);
 }
 
 CONNLEAK_EXPORT CURLMcode curl_multi_add_handle(CURLM* multi, CURL* easy) {
-  auto real_add = real::curl_multi_add_handle();
-  CURLMcode result = real_add ? real_add(multi, easy) : CURLM_BAD_HANDLE;
+  CURLMcode result = real::curl_multi_add_handle()(multi, easy);
   if (result == CURLM_OK) event(easy, Api::kCurlEasy, Event::kJoined, multi);
   return result;
 }
 
 CONNLEAK_EXPORT CURLMcode curl_multi_remove_handle(CURLM* multi, CURL* easy) {
-  auto real_remove = real::curl_multi_remove_handle();
-  CURLMcode result = real_remove ? real_remove(multi, easy) : CURLM_BAD_HANDLE;
+  CURLMcode result = real::curl_multi_remove_handle()(multi, easy);
   if (result == CURLM_OK) event(easy, Api::kCurlEasy, Event::kLeft, multi);
   return result;
 }
@@ -119,21 +106,18 @@ CONNLEAK_EXPORT CURLMcode curl_multi_remove_handle(CURLM* multi, CURL* easy) {
 // Connections made while the multi handle drives its transfers are its own.
 CONNLEAK_EXPORT CURLMcode curl_multi_perform(CURLM* multi, int* running) {
   auto real_perform = real::curl_multi_perform();
-  if (!real_perform) return CURLM_BAD_HANDLE;
   SessionScope scope(multi, Api::kCurlMulti);
   return real_perform(multi, running);
 }
 
 CONNLEAK_EXPORT CURLMcode curl_multi_socket_action(CURLM* multi, curl_socket_t socket, int mask, int* running) {
   auto real_action = real::curl_multi_socket_action();
-  if (!real_action) return CURLM_BAD_HANDLE;
   SessionScope scope(multi, Api::kCurlMulti);
   return real_action(multi, socket, mask, running);
 }
 
 CONNLEAK_EXPORT CURLMsg* curl_multi_info_read(CURLM* multi, int* queued) {
-  auto real_read = real::curl_multi_info_read();
-  CURLMsg* message = real_read ? real_read(multi, queued) : nullptr;
+  CURLMsg* message = real::curl_multi_info_read()(multi, queued);
   // curl_easy_perform reads its own private multi handle: its return counts.
   bool inside_easy_perform = current_session().handle != 0;
   if (message && message->msg == CURLMSG_DONE && !inside_easy_perform) {
@@ -143,10 +127,7 @@ CONNLEAK_EXPORT CURLMsg* curl_multi_info_read(CURLM* multi, int* queued) {
 }
 
 CONNLEAK_EXPORT CURLSH* curl_share_init() {
-  return construct(Api::kCurlShare, [&] {
-    auto real_fn = real::curl_share_init();
-    return real_fn ? real_fn() : nullptr;
-  });
+  return construct(Api::kCurlShare, real::curl_share_init());
 }
 
 CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
@@ -154,7 +135,7 @@ CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
   CURLSHcode result;
   {
     SessionScope destroying(Api::kCurlShare);
-    result = real_cleanup ? real_cleanup(handle) : CURLSHE_INVALID;
+    result = real_cleanup(handle);
   }
   if (result == CURLSHE_OK) event(handle, Api::kCurlShare, Event::kEnd);  // fails while still in use
   return result;
@@ -164,23 +145,16 @@ CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
 
 CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new(const SSL_METHOD* method) {
   // It calls SSL_CTX_new_ex.
-  return construct(Api::kOpensslCtx, [&] {
-    auto real_fn = real::SSL_CTX_new();
-    return real_fn ? real_fn(method) : nullptr;
-  });
+  return construct(Api::kOpensslCtx, real::SSL_CTX_new(), method);
 }
 
 CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new_ex(OSSL_LIB_CTX* library, const char* properties, const SSL_METHOD* method) {
-  return construct(Api::kOpensslCtx, [&] {
-    auto real_fn = real::SSL_CTX_new_ex();
-    return real_fn ? real_fn(library, properties, method) : nullptr;
-  });
+  return construct(Api::kOpensslCtx, real::SSL_CTX_new_ex(), library, properties, method);
 }
 
 // SSL_CTX is reference-counted: the program's own up_ref/free pairs decide.
 CONNLEAK_EXPORT int SSL_CTX_up_ref(SSL_CTX* ctx) {
-  auto real_up_ref = real::SSL_CTX_up_ref();
-  int result = real_up_ref ? real_up_ref(ctx) : 0;
+  int result = real::SSL_CTX_up_ref()(ctx);
   if (result == 1) event(ctx, Api::kOpensslCtx, Event::kAddRef);
   return result;
 }
@@ -188,26 +162,22 @@ CONNLEAK_EXPORT int SSL_CTX_up_ref(SSL_CTX* ctx) {
 CONNLEAK_EXPORT void SSL_CTX_free(SSL_CTX* ctx) {
   event(ctx, Api::kOpensslCtx, Event::kRelease);
   SessionScope destroying(Api::kOpensslCtx);
-  if (auto real_free = real::SSL_CTX_free()) real_free(ctx);
+  real::SSL_CTX_free()(ctx);
 }
 
 CONNLEAK_EXPORT SSL* SSL_new(SSL_CTX* ctx) {
   // It takes a reference on ctx.
-  return construct(Api::kOpensslSsl, [&] {
-    auto real_fn = real::SSL_new();
-    return real_fn ? real_fn(ctx) : nullptr;
-  });
+  return construct(Api::kOpensslSsl, real::SSL_new(), ctx);
 }
 
 CONNLEAK_EXPORT void SSL_free(SSL* ssl) {
   event(ssl, Api::kOpensslSsl, Event::kEnd);
   SessionScope destroying(Api::kOpensslSsl);  // it drops its reference on the SSL_CTX
-  if (auto real_free = real::SSL_free()) real_free(ssl);
+  real::SSL_free()(ssl);
 }
 
 CONNLEAK_EXPORT int SSL_set_fd(SSL* ssl, int fd) {
-  auto real_set_fd = real::SSL_set_fd();
-  int result = real_set_fd ? real_set_fd(ssl, fd) : 0;
+  int result = real::SSL_set_fd()(ssl, fd);
   if (result == 1 && tracing_started()) {
     ErrnoKeeper keep;
     tracker().on_socket_owner(fd, ssl, Api::kOpensslSsl);
@@ -216,8 +186,7 @@ CONNLEAK_EXPORT int SSL_set_fd(SSL* ssl, int fd) {
 }
 
 CONNLEAK_EXPORT int SSL_shutdown(SSL* ssl) {
-  auto real_shutdown = real::SSL_shutdown();
-  int result = real_shutdown ? real_shutdown(ssl) : -1;
+  int result = real::SSL_shutdown()(ssl);
   event(ssl, Api::kOpensslSsl, Event::kShutdown);
   return result;
 }

@@ -1,4 +1,5 @@
 // Interposed socket calls: creation, connection, addresses.
+#include <errno.h>
 #include <string.h>
 
 #include "hook_support.h"
@@ -7,46 +8,29 @@ using namespace connleak::shim;
 
 namespace {
 
-// accept() may be called with no address buffer; the shim then passes its
-// own, so it learns the peer without a getpeername() call of its own.
-class PeerBuffer {
- public:
-  PeerBuffer(sockaddr* addr, socklen_t* len) : caller_addr_(addr), caller_len_(len) {
-    if (!addr || !len) {
-      own_len_ = sizeof(own_);
-      addr_ = reinterpret_cast<sockaddr*>(&own_);
-      len_ = &own_len_;
-    } else {
-      capacity_ = *len;
-      addr_ = addr;
-      len_ = len;
-    }
-  }
-  sockaddr* addr() const { return addr_; }
-  socklen_t* len() const { return len_; }
-  // The bytes of the peer address that are really in the buffer.
-  socklen_t filled() const {
-    if (addr_ != caller_addr_) return own_len_;
-    return *len_ < capacity_ ? *len_ : capacity_;
-  }
+// Whether the kernel read the address it was given (connect, bind): always
+// on success; on failure only if it did not reject the address itself or
+// fail before copying it.
+bool kernel_read_address(int result, int error) {
+  return result == 0 || (error != EFAULT && error != EINVAL && error != EBADF && error != ENOTSOCK);
+}
 
- private:
-  sockaddr* caller_addr_;
-  socklen_t* caller_len_;
-  sockaddr_storage own_{};
-  socklen_t own_len_ = 0;
-  socklen_t capacity_ = 0;
-  sockaddr* addr_;
-  socklen_t* len_;
-};
-
-int accept_common(int listen_fd, sockaddr* addr, socklen_t* len, int flags, bool is_accept4) {
-  PeerBuffer peer(addr, len);
-  int fd = is_accept4 ? real::accept4()(listen_fd, peer.addr(), peer.len(), flags)
-                      : real::accept()(listen_fd, peer.addr(), peer.len());
+// accept() without an address buffer gets the shim's, so the shim learns
+// the peer without a system call of its own (the kernel ignores the length
+// then). A caller's buffer is passed on untouched: its length is read by the
+// kernel, and the peer, possibly truncated there, is asked for afterwards.
+int accept_common(int listen_fd, sockaddr* addr, socklen_t* len, int flags, bool is_accept4,
+                  const void* caller) {
+  sockaddr_storage own{};
+  socklen_t own_len = sizeof(own);
+  sockaddr* pass_addr = addr ? addr : reinterpret_cast<sockaddr*>(&own);
+  socklen_t* pass_len = addr ? len : &own_len;
+  int fd = is_accept4 ? real::accept4(caller)(listen_fd, pass_addr, pass_len, flags)
+                      : real::accept(caller)(listen_fd, pass_addr, pass_len);
   if (fd >= 0 && tracing()) {
     ErrnoKeeper keep;
-    tracker().on_accept(fd, listen_fd, peer.addr(), peer.filled(), flags);
+    if (addr && getpeername(fd, reinterpret_cast<sockaddr*>(&own), &own_len) != 0) own_len = 0;
+    tracker().on_accept(fd, listen_fd, reinterpret_cast<sockaddr*>(&own), own_len < sizeof(own) ? own_len : sizeof(own), flags);
   }
   return fd;
 }
@@ -74,25 +58,27 @@ CONNLEAK_EXPORT int socketpair(int domain, int type, int protocol, int fds[2]) {
 CONNLEAK_EXPORT int connect(int fd, const sockaddr* addr, socklen_t len) {
   int result = real::connect()(fd, addr, len);
   if (tracing() && tracker().is_tracked(fd)) {
+    int error = result == 0 ? 0 : errno;
     ErrnoKeeper keep;
-    tracker().on_connect(fd, addr, len, result == 0 ? 0 : errno);
+    tracker().on_connect(fd, kernel_read_address(result, error) ? addr : nullptr, len, error);
   }
   return result;
 }
 
 CONNLEAK_EXPORT int accept(int fd, sockaddr* addr, socklen_t* len) {
-  return accept_common(fd, addr, len, 0, false);
+  return accept_common(fd, addr, len, 0, false, __builtin_return_address(0));
 }
 
 CONNLEAK_EXPORT int accept4(int fd, sockaddr* addr, socklen_t* len, int flags) {
-  return accept_common(fd, addr, len, flags, true);
+  return accept_common(fd, addr, len, flags, true, __builtin_return_address(0));
 }
 
 CONNLEAK_EXPORT int bind(int fd, const sockaddr* addr, socklen_t len) {
   int result = real::bind()(fd, addr, len);
   if (tracing_started()) {
+    int error = result == 0 ? 0 : errno;
     ErrnoKeeper keep;
-    tracker().on_bind(fd, addr, len, result == 0 ? 0 : errno);
+    tracker().on_bind(fd, kernel_read_address(result, error) ? addr : nullptr, len, error);
   }
   return result;
 }

@@ -91,7 +91,7 @@ int module_callback(dl_phdr_info* info, unsigned long, void* data) {
     path = exe;
   }
   if (path[0] != '/') return 0;  // the vDSO: no file to symbolize from
-  context->map->remember(info->dlpi_addr, range.low);
+  context->map->remember(info->dlpi_addr, range.low, range.high);
 
   const uint8_t* build_id = nullptr;
   size_t id_len = find_build_id(info, &build_id);
@@ -115,15 +115,35 @@ void ModuleMap::scan(TraceWriter& writer) {
   dl_iterate_phdr(module_callback, &context);
 }
 
+void ModuleMap::cover(TraceWriter& writer, const uint64_t* ips, int depth) {
+  for (int i = 0; i < depth; ++i) {
+    if (!covers(ips[i])) return scan(writer);
+  }
+}
+
 bool ModuleMap::seen(uint64_t bias, uint64_t low) const {
-  for (int i = 0; i < count_; ++i) {
+  int count = count_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
     if (seen_[i].bias == bias && seen_[i].low == low) return true;
   }
   return false;
 }
 
-void ModuleMap::remember(uint64_t bias, uint64_t low) {
-  if (count_ < kMaxModules) seen_[count_++] = {bias, low};
+// Read without the loader lock while a scan may append: an entry is
+// complete before count_ says it is there.
+bool ModuleMap::covers(uint64_t address) const {
+  int count = count_.load(std::memory_order_acquire);
+  for (int i = 0; i < count; ++i) {
+    if (address >= seen_[i].low && address < seen_[i].high) return true;
+  }
+  return false;
+}
+
+void ModuleMap::remember(uint64_t bias, uint64_t low, uint64_t high) {
+  int count = count_.load(std::memory_order_relaxed);
+  if (count >= kMaxModules) return;
+  seen_[count] = {bias, low, high};
+  count_.store(count + 1, std::memory_order_release);
 }
 
 bool ModuleMap::range_of(const void* address, uintptr_t* low, uintptr_t* high) {

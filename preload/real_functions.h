@@ -1,6 +1,16 @@
-// Pointers to the real (next) definitions of every hooked function, resolved
-// lazily with dlsym(RTLD_NEXT) so that calls made before the shim's
-// constructor ran still work.
+// The real functions behind every wrapper, found by one rule: the call
+// reaches the definition its caller would have reached without the shim.
+//  1. The next definition in the global scope (dlsym(RTLD_NEXT)): libc's,
+//     or a library the program loaded globally. The global scope is searched
+//     first for every caller, so this answer holds for all of them and is
+//     cached once per hook.
+//  2. Otherwise the caller's own local scope: a library loaded with
+//     dlopen(RTLD_LOCAL) (an interpreter's extension module, a plugin) whose
+//     dependency defines the function. Cached per (hook, calling object).
+// A call that no definition can answer is what the dynamic linker calls a
+// symbol lookup error; the shim ends the process the same way, rather than
+// invent a result. Resolution is lazy, so calls made before the shim's
+// constructor ran work too.
 #pragma once
 
 #include <dlfcn.h>
@@ -19,32 +29,40 @@
 #include <curl/curl.h>
 #include <openssl/ssl.h>
 
-
 namespace connleak::real {
 
-void* resolve(const char* name);
+enum class Hook : int {
+#define CONNLEAK_HOOK(name) name,
+#include "hooks.def"
+#undef CONNLEAK_HOOK
+  kCount
+};
 
-// The resolved pointers, nullptr until first use. Read them directly only
-// where even the accessor's lazy-resolution branch costs too much (an I/O
-// hook's tail call); everywhere else, call the accessor below.
-// (__atomic builtins, not std::atomic: libc's declarations carry attributes
-// that a template argument would drop.)
+// Rules 1 and 2 above for `caller` (an address in the calling object).
+void* resolve(Hook hook, const char* name, const void* caller);
+// A library was unloaded: forget what was found in library scopes.
+void forget_library_functions();
+
+// The global-scope results, nullptr until first found. Read them directly
+// only where even the accessor's branch costs too much (an I/O hook's tail
+// call); everywhere else, call the accessor below. (__atomic builtins, not
+// std::atomic: libc's declarations carry attributes that a template argument
+// would drop.)
 namespace pointer {
 #define CONNLEAK_HOOK(name) inline decltype(&::name) name = nullptr;
 #include "hooks.def"
 #undef CONNLEAK_HOOK
 }  // namespace pointer
 
-// One accessor per hook: real::socket() returns the libc socket function.
-// A function missing from this libc resolves to nullptr; callers handle that.
-#define CONNLEAK_HOOK(name)                                                  \
-  inline decltype(&::name) name() {                                          \
-    auto f = __atomic_load_n(&pointer::name, __ATOMIC_ACQUIRE);              \
-    if (__builtin_expect(f == nullptr, 0)) {                                 \
-      f = reinterpret_cast<decltype(&::name)>(resolve(#name));               \
-      __atomic_store_n(&pointer::name, f, __ATOMIC_RELEASE);                 \
-    }                                                                        \
-    return f;                                                                \
+// One accessor per hook: real::socket() returns the function the wrapper's
+// caller would have reached. The default argument is evaluated in the
+// wrapper, so `caller` is the wrapper's return address; code that calls an
+// accessor from a lambda or helper passes the wrapper's caller explicitly.
+#define CONNLEAK_HOOK(name)                                                          \
+  inline decltype(&::name) name(const void* caller = __builtin_return_address(0)) { \
+    auto f = __atomic_load_n(&pointer::name, __ATOMIC_ACQUIRE);                      \
+    if (__builtin_expect(f != nullptr, 1)) return f;                                 \
+    return reinterpret_cast<decltype(&::name)>(resolve(Hook::name, #name, caller));  \
   }
 #include "hooks.def"
 #undef CONNLEAK_HOOK

@@ -33,10 +33,12 @@ struct LineBuffer {
 
 }  // namespace
 
-void warn(const char* format, const char* s, int64_t n) {
+namespace {
+
+void log_line(const char* prefix, const char* format, const char* s, int64_t n) {
   ErrnoKeeper keep;
   LineBuffer line;
-  line.put("connleak: warning: ");
+  line.put(prefix);
   for (const char* p = format; *p; ++p) {
     if (p[0] == '%' && p[1] == 's') {
       line.put(s ? s : "(null)");
@@ -52,5 +54,11 @@ void warn(const char* format, const char* s, int64_t n) {
   // A raw syscall: the program may have interposed write() itself.
   syscall(SYS_write, 2, line.data, line.len);
 }
+
+}  // namespace
+
+void warn(const char* format, const char* s, int64_t n) { log_line("connleak: warning: ", format, s, n); }
+
+void error(const char* format, const char* s, int64_t n) { log_line("connleak: error: ", format, s, n); }
 
 }  // namespace connleak::shim

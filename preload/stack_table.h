@@ -4,6 +4,19 @@
 // When a slot is being filled by another thread (or the table is full) the
 // stack is simply written again under a new id: duplicates cost space, never
 // correctness.
+//
+// What the unwinder must never do to the program:
+//  - take its fds: libunwind is loaded privately (RTLD_LOCAL, so its
+//    _Unwind_* functions never replace libgcc's for the program); its
+//    memory check, which keeps a pipe open, is replaced by one that needs no
+//    fd, and the pipe it asks for at start-up is refused (pipe2 hook);
+//  - take its stack: the unwind runs on a stack of the shim's (UnwindStacks),
+//    so a thread with little stack left only pays for the hook's own frames;
+//  - leave its locks held in a fork child: fork waits until no other thread
+//    is inside libunwind (before_fork), and new unwinds wait for the fork.
+// Where it cannot unwind safely (a signal handler interrupting an unwind, no
+// free stack, a fork that did not drain), the event is recorded without a
+// stack and counted.
 #pragma once
 
 #include <atomic>
@@ -11,10 +24,11 @@
 
 namespace connleak::shim {
 
+class ModuleMap;
 class TraceWriter;
 
-// True while this thread is inside libunwind: fds it opens then (its
-// memory-validation pipe) belong to the shim, not to the program.
+// True while this thread is inside libunwind: a pipe it asks for then is
+// the unwinder's, not the program's.
 bool inside_unwinder();
 
 class StackTable {
@@ -23,13 +37,22 @@ class StackTable {
   // code, whose frames are cut from the top of every stack.
   void configure(int depth, uintptr_t shim_low, uintptr_t shim_high);
   // Captures the calling thread's stack; returns its id (0 if it could not be
-  // written, or stacks are off).
-  uint32_t capture(TraceWriter& writer) { return depth_ == 0 ? 0 : capture_now(writer); }
+  // written, or stacks are off). New stacks make sure `modules` covers them.
+  uint32_t capture(TraceWriter& writer, ModuleMap& modules) {
+    return depth_ == 0 ? 0 : capture_now(writer, modules);
+  }
   // Writes the given frames (innermost first); returns the stack id.
   uint32_t intern(TraceWriter& writer, const uint64_t* ips, int depth);
-  // Initialises libunwind now (it opens a pipe on first use), so that
-  // happens at start-up and not in the middle of the program.
-  static void warm_up();
+  // Loads and initialises libunwind at start-up, not in the middle of the
+  // program; false (stacks off) when it cannot.
+  bool warm_up();
+  // Stacks that could not be taken safely (see above).
+  uint64_t omitted() const { return omitted_.load(std::memory_order_relaxed); }
+
+  // fork() handlers: the prepare handler drains running unwinds.
+  void before_fork();
+  void after_fork_in_parent();
+  void after_fork_in_child();
 
  private:
   struct Slot {
@@ -38,8 +61,12 @@ class StackTable {
   };
   static constexpr uint32_t kSlots = 1 << 16;
   static constexpr int kProbes = 16;
+  struct Capture;
 
-  uint32_t capture_now(TraceWriter& writer);
+  uint32_t capture_now(TraceWriter& writer, ModuleMap& modules);
+  static void capture_on_own_stack(void* capture);
+  bool enter_unwinder();
+  void leave_unwinder();
   uint32_t write_stack(TraceWriter& writer, const uint64_t* ips, int depth);
   Slot* slots();
 
@@ -48,6 +75,11 @@ class StackTable {
   int depth_ = 32;
   uintptr_t shim_low_ = 0;
   uintptr_t shim_high_ = 0;
+  std::atomic<int> unwinding_{0};          // threads inside libunwind now
+  std::atomic<bool> fork_pending_{false};  // a fork() is between its handlers
+  bool fork_drained_ = true;
+  std::atomic<bool> unwinder_unsafe_{false};  // a fork child whose parent did not drain
+  std::atomic<uint64_t> omitted_{0};
 };
 
 }  // namespace connleak::shim

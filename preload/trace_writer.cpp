@@ -5,11 +5,11 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "errno_keeper.h"
-#include "own_fds.h"
 #include "real_functions.h"
 #include "shim_log.h"
 
@@ -52,12 +52,11 @@ bool TraceWriter::create(const char* dir, int pid, const trace::FileHeader& head
     warn("cannot create a trace file in %s; this process is not traced", dir);
     return false;
   }
-  fd_ = fd;
-  relocate_fd(high_fd_floor());
-  if (!map_file()) {
+  bool mapped = map_file(fd);
+  real::close()(fd);
+  if (!mapped) {
     warn("cannot map trace file %s; this process is not traced", path_);
-    real::close()(fd_);
-    fd_ = -1;
+    unlink(path_);
     return false;
   }
   auto* file_header = reinterpret_cast<trace::FileHeader*>(base_);
@@ -65,21 +64,40 @@ bool TraceWriter::create(const char* dir, int pid, const trace::FileHeader& head
   return true;
 }
 
-bool TraceWriter::map_file() {
+bool TraceWriter::map_file(int fd) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return false;
+  device_ = st.st_dev;
+  inode_ = st.st_ino;
   used_.store(sizeof(trace::FileHeader), std::memory_order_relaxed);
   allocated_.store(0, std::memory_order_relaxed);
   for (uint64_t capacity : kCapacities) {
-    void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd_, 0);
-    if (p != MAP_FAILED) {
-      base_ = static_cast<char*>(p);
-      capacity_ = capacity;
-      return ensure_allocated(sizeof(trace::FileHeader) + sizeof(trace::RecordHeader));
+    void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    if (p == MAP_FAILED) continue;
+    base_ = static_cast<char*>(p);
+    capacity_ = capacity;
+    if (fallocate(fd, 0, 0, off_t(kFirstChunk)) == 0) {
+      madvise(base_, kFirstChunk, kPopulateWrite);
+      allocated_.store(kFirstChunk, std::memory_order_release);
+      return true;
     }
+    munmap(p, capacity);
+    base_ = nullptr;
+    return false;
   }
   return false;
 }
 
-void TraceWriter::relocate_fd(int min_fd) { fd_ = move_fd_high(fd_, min_fd); }
+int TraceWriter::reopen() const {
+  int fd = open(path_, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return -1;
+  struct stat st;
+  if (fstat(fd, &st) != 0 || st.st_dev != device_ || st.st_ino != inode_) {
+    real::close()(fd);
+    return -1;
+  }
+  return fd;
+}
 
 void* TraceWriter::reserve_slow(uint64_t offset, size_t size) {
   // Growing the file makes system calls; an I/O hook records after a
@@ -99,9 +117,12 @@ bool TraceWriter::ensure_allocated(uint64_t needed) {
     uint64_t target = grow_target(have, needed);
     if (target > capacity_) target = capacity_;
     // fallocate only ever extends, so racing writers cannot shrink the file.
-    if (fallocate(fd_, 0, off_t(have), off_t(target - have)) != 0) {
+    int fd = reopen();
+    bool grown = fd >= 0 && fallocate(fd, 0, off_t(have), off_t(target - have)) == 0;
+    if (fd >= 0) real::close()(fd);
+    if (!grown) {
       if (!warned_full_.exchange(true)) {
-        warn("trace file %s cannot grow (disk full or unsupported); later events are lost",
+        warn("trace file %s cannot grow (disk full, no free fd, or the file was removed); later events are lost",
              path_);
       }
       return false;
@@ -120,16 +141,17 @@ void TraceWriter::finish() {
   if (!base_) return;
   uint64_t used = used_.exchange(kFinished, std::memory_order_acq_rel);
   if (used >= kFinished) return;  // already finished
-  // Trimming makes a clean trace end exactly at its ProcessEnd record.
-  if (ftruncate(fd_, off_t(used)) != 0) {
-    warn("cannot trim trace file %s", path_);
-  }
+  // Trimming makes a clean trace end exactly at its ProcessEnd record. A
+  // process with no fd left keeps the zero padding, which readers skip.
+  int fd = reopen();
+  if (fd < 0) return;
+  if (ftruncate(fd, off_t(used)) != 0) warn("cannot trim trace file %s", path_);
+  real::close()(fd);
 }
 
 TraceWriter::Detached TraceWriter::detach() {
-  Detached detached{base_, capacity_, fd_};
+  Detached detached{base_, capacity_};
   base_ = nullptr;
-  fd_ = -1;
   used_.store(0, std::memory_order_relaxed);
   allocated_.store(0, std::memory_order_relaxed);
   lost_.store(0, std::memory_order_relaxed);
@@ -139,7 +161,6 @@ TraceWriter::Detached TraceWriter::detach() {
 
 void TraceWriter::release(const Detached& detached) {
   if (detached.base) munmap(detached.base, detached.capacity);
-  if (detached.fd >= 0) real::close()(detached.fd);
 }
 
 }  // namespace connleak::shim

@@ -4,6 +4,12 @@
 // add, and the file grows with fallocate(), which concurrent writers may
 // call for overlapping ranges without harm. No allocation, no locks: safe to
 // use from a signal handler.
+//
+// The writer keeps no fd open: the program's fd table is exactly its own
+// (its /proc/self/fd listing, its numbers, how many it can open, what
+// close_range closes). The mapping needs no fd; growing and trimming reopen
+// the file by path for the length of one call, never through a symlink, and
+// only if it is still the same file (device and inode).
 #pragma once
 
 #include <atomic>
@@ -52,15 +58,11 @@ class TraceWriter {
   struct Detached {
     char* base;
     uint64_t capacity;
-    int fd;
   };
   Detached detach();
   static void release(const Detached& detached);
 
   bool active() const { return base_ != nullptr; }
-  int fd() const { return fd_; }
-  // Moves the writer's own fd out of the way of a program's dup2()/close.
-  void relocate_fd(int min_fd);
   const char* file_name() const { return name_; }
   uint64_t lost() const { return lost_.load(std::memory_order_relaxed); }
 
@@ -83,10 +85,13 @@ class TraceWriter {
   }
   void* reserve_slow(uint64_t offset, size_t size);
   bool ensure_allocated(uint64_t needed);
-  bool map_file();
+  bool map_file(int fd);
+  // The trace file opened again for one call; -1 if it is gone or replaced.
+  int reopen() const;
 
-  int fd_ = -1;
   char* base_ = nullptr;
+  uint64_t device_ = 0;
+  uint64_t inode_ = 0;
   uint64_t capacity_ = 0;
   std::atomic<uint64_t> used_{0};
   std::atomic<uint64_t> allocated_{0};

@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "own_fds.h"
 #include "record_helpers.h"
 
 namespace connleak::shim {
@@ -222,39 +221,6 @@ void Tracker::on_set_cloexec(int fd, bool cloexec) {
   writer_.publish(record, trace::RecordType::kSetCloexec);
 }
 
-int Tracker::own_fds(int out[kMaxOwnFds]) const {
-  int candidates[kMaxOwnFds] = {writer_.fd(), unwinder_fds_[0].load(), unwinder_fds_[1].load()};
-  int n = 0;
-  for (int fd : candidates) {
-    if (fd < 0) continue;
-    int i = n++;
-    while (i > 0 && out[i - 1] > fd) {  // insertion sort: three elements
-      out[i] = out[i - 1];
-      --i;
-    }
-    out[i] = fd;
-  }
-  return n;
-}
-
-void Tracker::make_room_for(int fd) {
-  if (fd >= 0 && fd == writer_.fd()) writer_.relocate_fd(fd + 1);
-  // libunwind keeps its pipe's numbers: the program wins that number, and
-  // the shim stops guarding it.
-  for (auto& own : unwinder_fds_) {
-    int expected = fd;
-    own.compare_exchange_strong(expected, -1);
-  }
-}
-
-void Tracker::adopt_unwinder_pipe(int fds[2]) {
-  int floor = high_fd_floor();
-  for (int i = 0; i < 2; ++i) {
-    fds[i] = move_fd_high(fds[i], floor);
-    unwinder_fds_[i].store(fds[i], std::memory_order_relaxed);
-  }
-}
-
 void Tracker::count_lost(trace::LostReason reason) {
   lost_[uint32_t(reason)].fetch_add(1, std::memory_order_relaxed);
 }
@@ -263,6 +229,7 @@ void Tracker::write_lost_counts() {
   uint64_t counts[4];
   for (int i = 0; i < 4; ++i) counts[i] = lost_[i].load(std::memory_order_relaxed);
   counts[uint32_t(trace::LostReason::kTraceFull)] += writer_.lost();
+  counts[uint32_t(trace::LostReason::kStackOmitted)] += stacks_.omitted();
   for (uint32_t reason = 0; reason < 4; ++reason) {
     if (counts[reason] == 0) continue;
     auto* record = writer_.reserve<trace::Lost>();

@@ -71,8 +71,8 @@ class Tracker {
   void on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec);
   void on_set_cloexec(int fd, bool cloexec);
   bool is_tracked(int fd) const { return fds_.is_tracked(fd); }
-  // Nothing to record or guard at fd (most closes: files, pipes).
-  bool nothing_at(int fd) const { return fds_.holds_nothing(fd) && !owns_fd(fd); }
+  // Nothing to record at fd (most closes: files, pipes).
+  bool nothing_at(int fd) const { return fds_.holds_nothing(fd); }
 
   // Sessions (libcurl, OpenSSL, connleak.h annotations).
   void on_session_begin(const void* handle, trace::SessionApi api, const char* kind = nullptr);
@@ -92,22 +92,11 @@ class Tracker {
   void on_spawn(const char* path, pid_t child, int error);
   // A child reaped by the wait family, with its wait status.
   void on_child_exit(pid_t child, int wait_status);
-  void on_dlopen();
+  // A library was unloaded (dlclose).
+  void on_dlclose();
   // Records the sockets still open and the end of the process; idempotent.
   void on_exit(int status, trace::EndVia via);
 
-  // The shim's own fds (trace file, libunwind's pipe), which the program
-  // must not close or replace. Up to kMaxOwnFds, sorted ascending.
-  static constexpr int kMaxOwnFds = 3;
-  int own_fds(int out[kMaxOwnFds]) const;
-  bool owns_fd(int fd) const {  // inline: every close() asks
-    return fd >= 0 && (fd == writer_.fd() || fd == unwinder_fds_[0].load(std::memory_order_relaxed) ||
-                       fd == unwinder_fds_[1].load(std::memory_order_relaxed));
-  }
-  // The program wants this number (dup2 onto it): the trace fd moves away.
-  void make_room_for(int fd);
-  // libunwind opened a pipe: moves it high and counts it as the shim's.
-  void adopt_unwinder_pipe(int fds[2]);
   // Counts an event the shim saw but could not record.
   void count_lost(trace::LostReason reason);
 
@@ -138,7 +127,7 @@ class Tracker {
   void note_owner_of_new_socket(int fd);
   void write_open_sockets_at_exit(uint64_t ts);
   void write_lost_counts();
-  uint32_t capture_stack() { return stacks_.capture(writer_); }
+  uint32_t capture_stack() { return stacks_.capture(writer_, modules_); }
 
   // What every hook reads comes first, in as few cache lines as the types
   // allow: hooks run right after a system call, whose kernel work has
@@ -149,7 +138,6 @@ class Tracker {
   StackTable stacks_;
   TraceWriter writer_;  // its hot fields first, its file names last
   FdTable fds_;         // max_fd_ and the first pages' pointers first
-  std::atomic<int> unwinder_fds_[2] = {-1, -1};
   Config config_;
   ModuleMap modules_;
   std::atomic<uint64_t> lost_[4] = {};

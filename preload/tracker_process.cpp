@@ -10,7 +10,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "own_fds.h"
 #include "real_functions.h"
 #include "record_helpers.h"
 #include "shim_log.h"
@@ -73,7 +72,7 @@ bool Tracker::start(const Config& config) {
   ModuleMap::range_of(reinterpret_cast<const void*>(&tracker), &low, &high);
   stacks_.configure(config_.stack_depth, low, high);
   if (!open_trace(trace::Origin::kStarted, 0, "")) return false;
-  if (config_.stack_depth > 0) StackTable::warm_up();
+  if (config_.stack_depth > 0) stacks_.warm_up();
   modules_.scan(writer_);
   record_inherited_fds();
   active_.store(true, std::memory_order_release);
@@ -121,11 +120,13 @@ void Tracker::write_process_info() {
 
 void Tracker::before_fork() {
   if (!active()) return;
+  stacks_.before_fork();
   t_pending_fork = writer_.reserve<trace::Fork>();
   if (t_pending_fork) t_pending_fork->ts = now_ns();
 }
 
 void Tracker::after_fork_in_parent() {
+  stacks_.after_fork_in_parent();
   trace::Fork* record = t_pending_fork;
   t_pending_fork = nullptr;
   if (!record) return;
@@ -141,6 +142,7 @@ void Tracker::after_fork_in_child() {
   // (its sockets are the child's too), stack ids and module list: the
   // analyzer resolves those through the parent's trace, from the Fork record
   // on.
+  stacks_.after_fork_in_child();
   trace::Fork* record = t_pending_fork;
   t_pending_fork = nullptr;
   uint64_t fork_offset = record ? writer_.offset_of(record) : 0;
@@ -200,7 +202,10 @@ void Tracker::on_exec_failed(int error) {
   writer_.publish(record, trace::RecordType::kExecFailed);
 }
 
-void Tracker::on_dlopen() { modules_.scan(writer_); }
+void Tracker::on_dlclose() {
+  real::forget_library_functions();
+  modules_.forget();
+}
 
 void Tracker::on_exit(int status, trace::EndVia via) {
   if (ended_.exchange(true)) return;
@@ -243,9 +248,7 @@ void Tracker::write_open_sockets_at_exit(uint64_t ts) {
 // sockets among them are recorded so the analyzer can tell, and link them
 // to the image that passed them on.
 void Tracker::record_inherited_fds() {
-  for_each_open_fd([this](int fd) {
-    if (!owns_fd(fd)) record_inherited_fd(fd);
-  });
+  for_each_open_fd([this](int fd) { record_inherited_fd(fd); });
 }
 
 void Tracker::record_inherited_fd(int fd) {

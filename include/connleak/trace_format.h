@@ -296,6 +296,10 @@ static_assert(sizeof(OpenAtExit) == 32);
 enum class LostReason : uint32_t {
   kTraceFull = 1,   // the trace file could not grow (disk full, size cap)
   kFdTooLarge = 2,  // an fd beyond the shim's fd table
+  // Not an event lost: events recorded without their stack, where the
+  // unwinder could not run safely (a signal handler interrupting an unwind,
+  // a fork that did not drain, no free unwind stack).
+  kStackOmitted = 3,
 };
 
 struct Lost {
