@@ -39,6 +39,7 @@ struct ProcessLife {
   int parent = -1;  // the fork parent's process index, if it was traced
   bool forked = false;
   uint64_t lost_events = 0;
+  uint64_t stacks_omitted = 0;  // events recorded without their stack
   // Sockets it may have handed to the next image (inode -> socket index):
   // at its exec, and per posix_spawn()ed child pid.
   std::map<uint64_t, int> passed_on_at_exec;

@@ -153,6 +153,7 @@ Json process_json(const ProcessSummary& proc) {
       {"signal", optional_or_null(proc.signal)},
       {"trace", proc.trace},
       {"lost_events", proc.lost_events},
+      {"stacks_omitted", proc.stacks_omitted},
   };
 }
 

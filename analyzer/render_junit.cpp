@@ -158,6 +158,13 @@ Suites collect(const Report& report) {
     test.baseline_state = finding.baseline_state;
     for (const std::string& suite : suites_of(report, finding)) add_case(suites[suite], test);
   }
+  // Events the shim could not record fail the run: it is incomplete.
+  for (const ProcessSummary& proc : report.processes) {
+    if (proc.lost_events == 0) continue;
+    std::string message = std::to_string(proc.lost_events) + " events could not be recorded; the report is incomplete";
+    suites[proc.exe.empty() ? "connleak" : proc.exe].push_back(
+        {"connleak.incomplete", "pid " + std::to_string(proc.pid), "error", "lost-events", message, message, ""});
+  }
   if (!report.findings.empty()) return suites;
   // A clean run still shows up in the test report, one passing case per
   // executable that ran.

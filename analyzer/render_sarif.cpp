@@ -436,6 +436,20 @@ Json sarif_json(const Report& report, const SarifOptions& options) {
     run["originalUriBaseIds"] = Json{{kSourceRootId, Json{{"uri", root_uri(root)}}}};
   run["results"] = std::move(results);
   run["columnKind"] = "utf16CodeUnits";
+  // Events the shim could not record: the run is reported as incomplete,
+  // never as clean.
+  Json notifications = Json::array();
+  for (const ProcessSummary& proc : report.processes) {
+    if (proc.lost_events == 0) continue;
+    notifications.push_back(Json{
+        {"level", "error"},
+        {"message", Json{{"text", "pid " + std::to_string(proc.pid) + ": " + std::to_string(proc.lost_events) +
+                                      " events could not be recorded; the report is incomplete"}}}});
+  }
+  if (!notifications.empty()) {
+    run["invocations"] = Json::array({Json{{"executionSuccessful", false},
+                                           {"toolExecutionNotifications", std::move(notifications)}}});
+  }
   return Json{
       {"$schema", kSchema},
       {"version", "2.1.0"},

@@ -218,8 +218,10 @@ void render_text(const Report& report, std::ostream& out, bool color) {
     render_finding(report, finding, out, color);
     out << '\n';
   }
+  bool lost = std::any_of(report.processes.begin(), report.processes.end(),
+                          [](const ProcessSummary& proc) { return proc.lost_events != 0; });
   if (report.findings.empty())
-    out << "connleak: no leaks found in "
+    out << (lost ? "connleak: no leaks found in the events recorded from " : "connleak: no leaks found in ")
         << plural(report.summary.processes, "process", "processes") << '\n';
   render_suppressions(report, out);
   render_fixed(report, out);

@@ -201,9 +201,15 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       confirmed_.insert(it->second.socket);
       return;
     }
-    case RecordType::kLost:
-      proc().lost_events += r.as<trace::Lost>().count;
+    case RecordType::kLost: {
+      const auto& rec = r.as<trace::Lost>();
+      if (rec.reason == uint32_t(trace::LostReason::kStackOmitted)) {
+        proc().stacks_omitted += rec.count;  // recorded, only without a stack
+      } else {
+        proc().lost_events += rec.count;
+      }
       return;
+    }
     case RecordType::kProcessEnd: {
       const auto& rec = r.as<trace::ProcessEnd>();
       end_ts_ = rec.ts;

@@ -90,7 +90,12 @@ std::string summary_line(const Report& report) {
   }
   const std::string where =
       " in " + plural(report.summary.processes, "process", "processes");
-  std::string line = kinds.empty() ? "SUMMARY: connleak: no leaks" + where : "SUMMARY: connleak: " + kinds + where;
+  // An incomplete trace never reads as a clean one.
+  uint64_t lost = 0;
+  for (const ProcessSummary& proc : report.processes) lost += proc.lost_events;
+  std::string line = kinds.empty() ? (lost ? "SUMMARY: connleak: no leaks in the recorded events" : "SUMMARY: connleak: no leaks") + where
+                                   : "SUMMARY: connleak: " + kinds + where;
+  if (lost) line += "; INCOMPLETE: " + plural(lost, "event", "events") + " could not be recorded";
   return line + suppressed_note(report) + baseline_note(report);
 }
 

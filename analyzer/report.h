@@ -27,6 +27,7 @@ struct ProcessSummary {
   std::optional<int> signal;  // when end == "signal" and the signal is known
   std::string trace;          // the trace file it was read from
   uint64_t lost_events = 0;   // events the shim saw but could not record
+  uint64_t stacks_omitted = 0;  // events recorded without their stack
 };
 
 // The session that holds a connection, and where it was created.

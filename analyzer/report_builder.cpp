@@ -61,6 +61,7 @@ ProcessSummary summarize(const ProcessLife& p) {
   s.signal = p.signal;
   s.trace = p.trace;
   s.lost_events = p.lost_events;
+  s.stacks_omitted = p.stacks_omitted;
   return s;
 }
 

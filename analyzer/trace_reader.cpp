@@ -177,6 +177,11 @@ void TraceFile::for_each_record(const std::function<void(const RecordView&)>& vi
     release_pages_before(offset, released);
     const auto& h = *reinterpret_cast<const trace::RecordHeader*>(data_ + offset);
     if (h.type == 0 && h.size == 0) {
+      uint64_t tail = header().tail_offset;
+      if (tail > offset && tail + sizeof(trace::RecordHeader) <= size_ && tail % 8 == 0) {
+        offset = tail;  // the trace was full: its end records sit in the space kept for them
+        continue;
+      }
       padded = true;  // the end of the data; the rest is zero padding
       break;
     }

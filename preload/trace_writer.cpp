@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -29,6 +31,24 @@ uint64_t grow_target(uint64_t have, uint64_t needed) {
   uint64_t step = have < kFirstChunk ? kFirstChunk : (have < kMaxChunk ? have : kMaxChunk);
   uint64_t target = have + step;
   return target >= needed ? target : (needed + step - 1) / step * step;
+}
+
+// fallocate() past RLIMIT_FSIZE raises SIGXFSZ, whose default action would
+// kill a program that itself never writes a file that large: the signal is
+// blocked for the call and, if the call raised it, taken back.
+bool extend_file(int fd, uint64_t from, uint64_t to) {
+  sigset_t xfsz, saved, pending;
+  sigemptyset(&xfsz);
+  sigaddset(&xfsz, SIGXFSZ);
+  pthread_sigmask(SIG_BLOCK, &xfsz, &saved);
+  bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ);
+  bool extended = fallocate(fd, 0, off_t(from), off_t(to - from)) == 0;
+  if (!extended && errno == EFBIG && !was_pending) {
+    timespec now{0, 0};
+    sigtimedwait(&xfsz, nullptr, &now);
+  }
+  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
+  return extended;
 }
 
 int open_exclusive(const char* dir, int pid, char* name, char* path, size_t path_size) {
@@ -76,7 +96,7 @@ bool TraceWriter::map_file(int fd) {
     if (p == MAP_FAILED) continue;
     base_ = static_cast<char*>(p);
     capacity_ = capacity;
-    if (fallocate(fd, 0, 0, off_t(kFirstChunk)) == 0) {
+    if (extend_file(fd, 0, kFirstChunk)) {
       madvise(base_, kFirstChunk, kPopulateWrite);
       allocated_.store(kFirstChunk, std::memory_order_release);
       return true;
@@ -103,9 +123,29 @@ void* TraceWriter::reserve_slow(uint64_t offset, size_t size) {
   // Growing the file makes system calls; an I/O hook records after a
   // successful call, whose errno the program may still look at.
   ErrnoKeeper keep;
-  uint64_t needed = offset + size + sizeof(trace::RecordHeader);
+  uint64_t needed = offset + size + sizeof(trace::RecordHeader) + kFinalReserve;
   if (needed > capacity_ || !ensure_allocated(needed)) {
     lost_.fetch_add(1, std::memory_order_relaxed);
+    return nullptr;
+  }
+  return start_record(offset, size);
+}
+
+void* TraceWriter::reserve_tail(size_t size, size_t keep_back) {
+  if (!base_) return nullptr;
+  size = trace::align_record(size);
+  uint64_t allocated = allocated_.load(std::memory_order_acquire);
+  uint64_t expected = 0;
+  if (tail_used_.compare_exchange_strong(expected, allocated - kFinalReserve, std::memory_order_acq_rel)) {
+    used_.store(kFinished, std::memory_order_release);  // ordinary records could reach the tail now
+    __atomic_store_n(&reinterpret_cast<trace::FileHeader*>(base_)->tail_offset, allocated - kFinalReserve,
+                     __ATOMIC_RELEASE);
+  }
+  uint64_t offset = tail_used_.fetch_add(size, std::memory_order_acq_rel);
+  if (offset + size + sizeof(trace::RecordHeader) + keep_back > allocated) {
+    // Only the exit path (one thread, Tracker::on_exit) writes here: the
+    // space can be given back for a smaller record.
+    tail_used_.fetch_sub(size, std::memory_order_acq_rel);
     return nullptr;
   }
   return start_record(offset, size);
@@ -118,7 +158,7 @@ bool TraceWriter::ensure_allocated(uint64_t needed) {
     if (target > capacity_) target = capacity_;
     // fallocate only ever extends, so racing writers cannot shrink the file.
     int fd = reopen();
-    bool grown = fd >= 0 && fallocate(fd, 0, off_t(have), off_t(target - have)) == 0;
+    bool grown = fd >= 0 && extend_file(fd, have, target);
     if (fd >= 0) real::close()(fd);
     if (!grown) {
       if (!warned_full_.exchange(true)) {
@@ -139,8 +179,15 @@ bool TraceWriter::ensure_allocated(uint64_t needed) {
 
 void TraceWriter::finish() {
   if (!base_) return;
+  if (finished_.exchange(true)) return;
   uint64_t used = used_.exchange(kFinished, std::memory_order_acq_rel);
-  if (used >= kFinished) return;  // already finished
+  uint64_t tail = tail_used_.load(std::memory_order_acquire);
+  uint64_t allocated = allocated_.load(std::memory_order_acquire);
+  if (tail) {
+    used = tail;
+  } else if (used > allocated) {
+    used = allocated;  // reservations refused past the end: the data ends before
+  }
   // Trimming makes a clean trace end exactly at its ProcessEnd record. A
   // process with no fd left keeps the zero padding, which readers skip.
   int fd = reopen();
@@ -152,6 +199,8 @@ void TraceWriter::finish() {
 TraceWriter::Detached TraceWriter::detach() {
   Detached detached{base_, capacity_};
   base_ = nullptr;
+  tail_used_.store(0, std::memory_order_relaxed);
+  finished_.store(false, std::memory_order_relaxed);
   used_.store(0, std::memory_order_relaxed);
   allocated_.store(0, std::memory_order_relaxed);
   lost_.store(0, std::memory_order_relaxed);

@@ -39,6 +39,15 @@ class TraceWriter {
     if (record) record->h.fd = fd;
     return record;
   }
+  // For the records that end a process (open sockets, lost counts, the end
+  // itself): when the trace cannot grow, they go into space kept back for
+  // them (FileHeader::tail_offset), and later ordinary records are refused.
+  // `keep_back` bytes of that space stay free for the records after it.
+  template <class R>
+  R* reserve_final(size_t extra = 0, size_t keep_back = 0) {
+    void* record = reserve_bytes(sizeof(R) + extra);
+    return static_cast<R*>(record ? record : reserve_tail(sizeof(R) + extra, keep_back));
+  }
 
   // Makes a reserved record visible to readers. Everything stored into it
   // before this call is part of the record.
@@ -71,8 +80,10 @@ class TraceWriter {
   void* reserve_bytes(size_t size) {
     size = trace::align_record(size);
     uint64_t offset = used_.fetch_add(size, std::memory_order_relaxed);
-    // Keep one zero header of padding after every record (see trace_format.h).
-    if (__builtin_expect(offset + size + sizeof(trace::RecordHeader) <= allocated_.load(std::memory_order_acquire), 1)) {
+    // Keep one zero header of padding after every record (see trace_format.h),
+    // and the space for the final records.
+    if (__builtin_expect(offset + size + sizeof(trace::RecordHeader) + kFinalReserve <=
+                             allocated_.load(std::memory_order_acquire), 1)) {
       return start_record(offset, size);
     }
     return reserve_slow(offset, size);
@@ -84,6 +95,8 @@ class TraceWriter {
     return header;
   }
   void* reserve_slow(uint64_t offset, size_t size);
+  void* reserve_tail(size_t size, size_t keep_back);
+  static constexpr uint64_t kFinalReserve = 16 * 1024;
   bool ensure_allocated(uint64_t needed);
   bool map_file(int fd);
   // The trace file opened again for one call; -1 if it is gone or replaced.
@@ -96,6 +109,8 @@ class TraceWriter {
   std::atomic<uint64_t> used_{0};
   std::atomic<uint64_t> allocated_{0};
   std::atomic<uint64_t> lost_{0};
+  std::atomic<uint64_t> tail_used_{0};
+  std::atomic<bool> finished_{false};  // where the next final record goes, once in use
   std::atomic<bool> warned_full_{false};
   char name_[trace::kTraceNameMax] = {};
   char path_[1200] = {};

@@ -232,7 +232,7 @@ void Tracker::write_lost_counts() {
   counts[uint32_t(trace::LostReason::kStackOmitted)] += stacks_.omitted();
   for (uint32_t reason = 0; reason < 4; ++reason) {
     if (counts[reason] == 0) continue;
-    auto* record = writer_.reserve<trace::Lost>();
+    auto* record = writer_.reserve_final<trace::Lost>(0, sizeof(trace::ProcessEnd));
     if (!record) return;
     record->count = counts[reason];
     record->reason = reason;

@@ -214,7 +214,7 @@ void Tracker::on_exit(int status, trace::EndVia via) {
   uint64_t ts = now_ns();
   write_open_sockets_at_exit(ts);
   write_lost_counts();
-  if (auto* record = writer_.reserve<trace::ProcessEnd>()) {
+  if (auto* record = writer_.reserve_final<trace::ProcessEnd>()) {
     record->ts = ts;
     record->exit_status = status;
     record->via = uint32_t(via);
@@ -234,8 +234,13 @@ void Tracker::write_open_sockets_at_exit(uint64_t ts) {
     sockaddr_storage local{};
     socklen_t len = sizeof(local);
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) len = 0;
-    auto* record = writer_.reserve_for<trace::OpenAtExit>(fd, len);
-    if (!record) return;
+    // Room is kept for the lost counts and the end record after these.
+    auto* record = writer_.reserve_final<trace::OpenAtExit>(len, sizeof(trace::Lost) * 4 + sizeof(trace::ProcessEnd));
+    if (!record) {
+      count_lost(trace::LostReason::kTraceFull);
+      continue;
+    }
+    record->h.fd = fd;
     record->ts = ts;
     record->tcp_state = tcp_state_of(fd);
     copy_address(&record->local, reinterpret_cast<sockaddr*>(&local), len);

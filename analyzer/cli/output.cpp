@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 #include <filesystem>
@@ -69,8 +70,11 @@ void emit_report(const AnalysisResult& result, const ReportOptions& options, boo
   std::cerr << summary_line(result.report) << "\n";
 }
 
+// An incomplete report (events the shim could not record) cannot pass CI.
 std::optional<int> error_exit(const Report& report, const ReportOptions& options) {
-  if (options.error_exitcode && counted_errors(report) > 0) return options.error_exitcode;
+  bool lost = std::any_of(report.processes.begin(), report.processes.end(),
+                          [](const ProcessSummary& proc) { return proc.lost_events != 0; });
+  if (options.error_exitcode && (counted_errors(report) > 0 || lost)) return options.error_exitcode;
   return std::nullopt;
 }
 

@@ -59,7 +59,12 @@ struct FileHeader {
   uint64_t parent_fork_offset;
   char parent_trace[kTraceNameMax];
   uint32_t stack_depth;  // configured maximum frames per stack
-  uint32_t reserved[9];
+  uint32_t reserved0;
+  // Non-zero when the trace could not grow: the end-of-process records were
+  // written at this offset, in space kept back for them. A reader that meets
+  // the end of the data before it goes on from here. (Zero in older traces.)
+  uint64_t tail_offset;
+  uint32_t reserved[6];
 };
 static_assert(sizeof(FileHeader) == 160);
 

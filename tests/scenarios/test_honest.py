@@ -1,0 +1,58 @@
+"""The shim says when it could not do its job: a process whose events were
+lost never gets a clean report, in any format, and --error-exitcode fails
+the run."""
+
+import json
+import os
+import subprocess
+import tempfile
+import unittest
+
+from harness import CONNLEAK, ScenarioTest, connleak_run, program
+
+
+class LostEvents(ScenarioTest):
+    def test_full_fd_table_loses_events_and_the_report_says_so(self):
+        native = subprocess.run([program("fd_limit_churn")], capture_output=True, text=True, timeout=60)
+        run = connleak_run([program("fd_limit_churn")])
+        self.assertEqual(run.returncode, native.returncode)
+        self.assertEqual(run.stdout, native.stdout)
+        self.assertIn("full after", run.stdout)
+        [process] = run.report["processes"]
+        self.assertGreater(process["lost_events"], 0, json.dumps(process))
+        self.assertIn("INCOMPLETE", run.stderr)
+        self.assertNotRegex(run.stderr, r"SUMMARY: connleak: no leaks in ")
+
+    def test_lost_events_fail_every_format_and_the_exit_code(self):
+        with tempfile.TemporaryDirectory(prefix="connleak-honest-") as work:
+            traces = os.path.join(work, "traces")
+            first = subprocess.run([CONNLEAK, "run", "--output-dir", traces, "--report", os.path.join(work, "r.txt"),
+                                    "--", program("fd_limit_churn")], capture_output=True, text=True, timeout=60)
+            self.assertEqual(first.returncode, 0, first.stderr)
+            text = subprocess.run([CONNLEAK, "report", traces], capture_output=True, text=True, timeout=60)
+            self.assertIn("could not be recorded", text.stdout)
+            self.assertIn("INCOMPLETE", text.stdout)
+            sarif = json.loads(subprocess.run([CONNLEAK, "report", "--format", "sarif", traces], capture_output=True,
+                                              text=True, timeout=60).stdout)
+            [invocation] = sarif["runs"][0]["invocations"]
+            self.assertFalse(invocation["executionSuccessful"])
+            junit = subprocess.run([CONNLEAK, "report", "--format", "junit", traces], capture_output=True, text=True,
+                                   timeout=60).stdout
+            self.assertIn('classname="connleak.incomplete"', junit)
+            self.assertIn("<failure", junit)
+            failing = subprocess.run([CONNLEAK, "report", "--error-exitcode", "3", traces], capture_output=True,
+                                     text=True, timeout=60)
+            self.assertEqual(failing.returncode, 3)
+
+
+class FileSizeLimit(ScenarioTest):
+    def test_trace_growth_past_rlimit_fsize_does_not_kill_the_program(self):
+        native = subprocess.run([program("fd_limit_churn"), "fsize"], capture_output=True, text=True, timeout=60)
+        run = connleak_run([program("fd_limit_churn"), "fsize"])
+        self.assertEqual(native.returncode, 0, native.stderr)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertEqual(run.stdout, native.stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
