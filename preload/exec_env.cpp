@@ -59,7 +59,7 @@ void remember_exec_settings(const char* shim_path, const char* output_dir, int s
   if (stack_depth != 32) snprintf(g_stack_depth_entry, sizeof(g_stack_depth_entry), "%s%d", kStackDepth, stack_depth);
 }
 
-NextImageEnv::NextImageEnv(char* const* envp) : envp_(envp ? envp : environ) {
+NextImageEnv::NextImageEnv(char* const* envp) : envp_(envp) {
   if (!g_shim_path[0]) return;
   size_t count = 0, bytes = 0;
   for (char* const* e = envp_; e && *e; ++e, ++count) bytes += strlen(*e) + 1;

@@ -13,7 +13,8 @@ void remember_exec_settings(const char* shim_path, const char* output_dir, int s
 
 class NextImageEnv {
  public:
-  // `envp` as given to exec (nullptr: the current environ).
+  // `envp` as given to exec (execv-style calls pass environ); a null envp is
+  // an empty environment, as the kernel takes it.
   explicit NextImageEnv(char* const* envp);
   ~NextImageEnv();  // only reached when the exec failed
   NextImageEnv(const NextImageEnv&) = delete;

@@ -31,7 +31,7 @@ bool arguments_readable(const char* path, char* const* envp) {
 
 template <class Call>
 int exec_common(const char* path, char* const* envp, Call&& call, bool search_path = false) {
-  if (!tracing_started() || !arguments_readable(path, envp)) return call(envp ? envp : environ);
+  if (!tracing_started() || !arguments_readable(path, envp)) return call(envp);
   NextImageEnv next(envp);
   {
     ErrnoKeeper keep;
@@ -99,12 +99,12 @@ CONNLEAK_EXPORT int execve(const char* path, char* const argv[], char* const env
 }
 
 CONNLEAK_EXPORT int execv(const char* path, char* const argv[]) {
-  return exec_common(path, nullptr, [&](char* const* env) { return real::execve()(path, argv, env); });
+  return exec_common(path, environ, [&](char* const* env) { return real::execve()(path, argv, env); });
 }
 
 CONNLEAK_EXPORT int execvp(const char* file, char* const argv[]) {
   return exec_common(
-      file, nullptr, [&](char* const* env) { return real::execvpe()(file, argv, env); }, true);
+      file, environ, [&](char* const* env) { return real::execvpe()(file, argv, env); }, true);
 }
 
 CONNLEAK_EXPORT int execvpe(const char* file, char* const argv[], char* const envp[]) {
@@ -121,14 +121,14 @@ CONNLEAK_EXPORT int fexecve(int fd, char* const argv[], char* const envp[]) {
 CONNLEAK_EXPORT int execl(const char* path, const char* arg, ...) {
   [[maybe_unused]] char** envp = nullptr;
   CONNLEAK_COLLECT_ARGS(arg, argv, envp, false);
-  return exec_common(path, nullptr, [&](char* const* env) { return real::execve()(path, argv, env); });
+  return exec_common(path, environ, [&](char* const* env) { return real::execve()(path, argv, env); });
 }
 
 CONNLEAK_EXPORT int execlp(const char* file, const char* arg, ...) {
   [[maybe_unused]] char** envp = nullptr;
   CONNLEAK_COLLECT_ARGS(arg, argv, envp, false);
   return exec_common(
-      file, nullptr, [&](char* const* env) { return real::execvpe()(file, argv, env); }, true);
+      file, environ, [&](char* const* env) { return real::execvpe()(file, argv, env); }, true);
 }
 
 CONNLEAK_EXPORT int execle(const char* path, const char* arg, ...) {

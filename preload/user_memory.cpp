@@ -17,8 +17,10 @@ constexpr uintptr_t kPage = 4096;
 constexpr int kInvalidHow = -1;
 constexpr size_t kKernelSigsetSize = 8;
 
-// The 8 bytes at p (within one page) can be read.
+// The 8 bytes at p (within one page) can be read. The first page never is,
+// and the probe would take a null pointer for "no new mask".
 bool probe(uintptr_t p) {
+  if (p < kPage) return false;
   ErrnoKeeper keep;
   long result = syscall(SYS_rt_sigprocmask, kInvalidHow, reinterpret_cast<void*>(p), nullptr, kKernelSigsetSize);
   return !(result != 0 && errno == EFAULT);

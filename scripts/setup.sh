@@ -14,6 +14,9 @@ PACKAGES=(
   libdw-dev libelf-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   # tests: Catch2, Python, a certificate maker, a JUnit parser
   catch2 python3 openssl python3-junitparser
+  # behaviour identity (tests/identity): real TLS clients, and allocators
+  # preloaded beside the shim
+  python3-requests libio-socket-ssl-perl curl wget libjemalloc2 libgoogle-perftools4
   # benchmarks against the peers (scripts/bench)
   valgrind strace
 )
