@@ -6,6 +6,7 @@
 // has a timeout ("child hung") and a watchdog ends a hung program.
 #include "identity_common.h"
 
+#include <dlfcn.h>
 #include <stdatomic.h>
 #include <sys/time.h>
 #include <sys/uio.h>
@@ -290,10 +291,21 @@ static void* deep_thread(void* arg) {
   return NULL;
 }
 
+// Loads and unloads a library in a loop: the loader's locks are taken all
+// the time, and unwinders' caches of the module list go stale.
+static void* dlopen_churner(void* arg) {
+  while (!stop_flag) {
+    void* h = dlopen("libm.so.6", RTLD_NOW | RTLD_LOCAL);
+    if (h) dlclose(h);
+  }
+  return NULL;
+}
+
 static void fork_while_unwinding(int argc, char** argv) {
   start_watchdog(10);
-  pthread_t threads[4];
+  pthread_t threads[5];
   for (int i = 0; i < 4; ++i) pthread_create(&threads[i], NULL, deep_thread, NULL);
+  pthread_create(&threads[4], NULL, dlopen_churner, NULL);
   struct timespec pause = {0, 20 * 1000 * 1000};
   nanosleep(&pause, NULL);
   int ok = 0, other = 0, hung = 0, forks = 0;
@@ -311,8 +323,8 @@ static void fork_while_unwinding(int argc, char** argv) {
       ++other;
   }
   stop_flag = 1;
-  for (int i = 0; i < 4; ++i) pthread_join(threads[i], NULL);
-  out("%d children: %d exited 0, %d other, %d hung; 4 threads done\n", forks, ok, other, hung);
+  for (int i = 0; i < 5; ++i) pthread_join(threads[i], NULL);
+  out("%d children: %d exited 0, %d other, %d hung; 5 threads done\n", forks, ok, other, hung);
 }
 
 // --- hooked calls on small stacks ---------------------------------------------
