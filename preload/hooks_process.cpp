@@ -4,6 +4,7 @@
 // pthread_atfork handlers (shim_main.cpp), which also cover glibc-internal
 // forks such as daemon()'s.
 #include <alloca.h>
+#include <pthread.h>
 #include <dlfcn.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 #include "exec_check.h"
 #include "exec_env.h"
 #include "hook_support.h"
+#include "loaded_objects.h"
 #include "user_memory.h"
 
 using namespace connleak::shim;
@@ -208,6 +210,19 @@ CONNLEAK_EXPORT void _Exit(int status) {
   if (tracing_started()) tracker().on_exit(status, connleak::trace::EndVia::kUnderscoreExit);
   real::_Exit()(status);
   __builtin_unreachable();
+}
+
+CONNLEAK_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*start)(void*),
+                                   void* argument) {
+  note_thread_created();
+  return real::pthread_create()(thread, attributes, start, argument);
+}
+
+// The program's own calls go to libc unchanged; libunwind's, inside the
+// shim's unwind, go through loaded_objects.h.
+CONNLEAK_EXPORT int dl_iterate_phdr(int (*visit)(dl_phdr_info*, size_t, void*), void* data) {
+  if (inside_unwinder()) return iterate_loaded_objects(visit, data);
+  return real::dl_iterate_phdr()(visit, data);
 }
 
 CONNLEAK_EXPORT int dlclose(void* handle) {

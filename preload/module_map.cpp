@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "loaded_objects.h"
 #include "trace_writer.h"
 
 namespace connleak::shim {
@@ -112,7 +113,7 @@ int module_callback(dl_phdr_info* info, unsigned long, void* data) {
 
 void ModuleMap::scan(TraceWriter& writer) {
   ScanContext context{this, &writer};
-  dl_iterate_phdr(module_callback, &context);
+  iterate_loaded_objects(module_callback, &context);
 }
 
 void ModuleMap::cover(TraceWriter& writer, const uint64_t* ips, int depth) {
@@ -148,7 +149,7 @@ void ModuleMap::remember(uint64_t bias, uint64_t low, uint64_t high) {
 
 bool ModuleMap::range_of(const void* address, uintptr_t* low, uintptr_t* high) {
   RangeQuery query{reinterpret_cast<uintptr_t>(address)};
-  dl_iterate_phdr(range_callback, &query);
+  iterate_loaded_objects(range_callback, &query);
   *low = query.low;
   *high = query.high;
   return query.found;

@@ -24,6 +24,8 @@ __attribute__((tls_model("initial-exec"))) thread_local bool t_in_unwinder = fal
 struct Libunwind {
   int (*backtrace)(void**, int) = nullptr;
   int (*set_caching_policy)(unw_addr_space_t, unw_caching_policy_t) = nullptr;
+  int (*getcontext)(unw_context_t*) = nullptr;
+  int (*init_local)(unw_cursor_t*, unw_context_t*) = nullptr;
   unw_addr_space_t* local_addr_space = nullptr;
 };
 Libunwind g_libunwind;
@@ -35,7 +37,10 @@ bool load_libunwind() {
   g_libunwind.set_caching_policy = reinterpret_cast<int (*)(unw_addr_space_t, unw_caching_policy_t)>(
       dlsym(handle, "_ULx86_64_set_caching_policy"));
   g_libunwind.local_addr_space = static_cast<unw_addr_space_t*>(dlsym(handle, "_ULx86_64_local_addr_space"));
-  return g_libunwind.backtrace && g_libunwind.set_caching_policy && g_libunwind.local_addr_space;
+  g_libunwind.getcontext = reinterpret_cast<int (*)(unw_context_t*)>(dlsym(handle, "_Ux86_64_getcontext"));
+  g_libunwind.init_local = reinterpret_cast<int (*)(unw_cursor_t*, unw_context_t*)>(dlsym(handle, "_ULx86_64_init_local"));
+  return g_libunwind.backtrace && g_libunwind.set_caching_policy && g_libunwind.local_addr_space &&
+         g_libunwind.getcontext && g_libunwind.init_local;
 }
 
 // libunwind checks an address before reading it where unwind information
@@ -118,15 +123,22 @@ bool StackTable::warm_up() {
     return false;
   }
   // A per-thread cache of unwind information: no lock shared by threads.
-  // The first unwind initialises libunwind; its pipe2() is refused then.
+  // Initialising a cursor initialises libunwind (its pipe2() is refused
+  // then) without unwinding: an unwind before the memory check below is in
+  // place would fail, and libunwind would remember that for this thread and
+  // leave its fast path for good.
   t_in_unwinder = true;
   g_libunwind.set_caching_policy(*g_libunwind.local_addr_space, UNW_CACHE_PER_THREAD);
+  unw_context_t context;
+  unw_cursor_t cursor;
+  g_libunwind.getcontext(&context);
+  g_libunwind.init_local(&cursor, &context);
   t_in_unwinder = false;
-  void* frames[4];
-  unwind(frames, 4);
   // The address space's accessors are the first member of its (initialised)
   // structure: reads go through the check above from now on.
   reinterpret_cast<unw_accessors_t*>(*g_libunwind.local_addr_space)->access_mem = access_memory;
+  void* frames[4];
+  unwind(frames, 4);
   return true;
 }
 

@@ -51,10 +51,16 @@ bool extend_file(int fd, uint64_t from, uint64_t to) {
   return extended;
 }
 
+// The path is made absolute: the file is reopened by it later, and the
+// program may have changed its working directory by then.
 int open_exclusive(const char* dir, int pid, char* name, char* path, size_t path_size) {
+  char cwd[1024] = "";
+  if (dir[0] != '/' && !getcwd(cwd, sizeof(cwd))) return -1;
   for (int attempt = 0; attempt < 1000; ++attempt) {
     snprintf(name, trace::kTraceNameMax, "connleak.%d.%d.trace", pid, attempt);
-    if (size_t(snprintf(path, path_size, "%s/%s", dir, name)) >= path_size) return -1;
+    int length = dir[0] == '/' ? snprintf(path, path_size, "%s/%s", dir, name)
+                               : snprintf(path, path_size, "%s/%s/%s", cwd, dir, name);
+    if (length < 0 || size_t(length) >= path_size) return -1;
     // O_EXCL never follows a symlink at the final component; O_NOFOLLOW says
     // so explicitly.
     int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);

@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "loaded_objects.h"
 #include "real_functions.h"
 #include "record_helpers.h"
 #include "shim_log.h"
@@ -120,6 +121,7 @@ void Tracker::write_process_info() {
 
 void Tracker::before_fork() {
   if (!active()) return;
+  note_fork_prepare();
   stacks_.before_fork();
   t_pending_fork = writer_.reserve<trace::Fork>();
   if (t_pending_fork) t_pending_fork->ts = now_ns();
@@ -142,6 +144,7 @@ void Tracker::after_fork_in_child() {
   // (its sockets are the child's too), stack ids and module list: the
   // analyzer resolves those through the parent's trace, from the Fork record
   // on.
+  note_fork_child();
   stacks_.after_fork_in_child();
   trace::Fork* record = t_pending_fork;
   t_pending_fork = nullptr;

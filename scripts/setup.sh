@@ -16,7 +16,7 @@ PACKAGES=(
   catch2 python3 openssl python3-junitparser
   # behaviour identity (tests/identity): real TLS clients, and allocators
   # preloaded beside the shim
-  python3-requests libio-socket-ssl-perl curl wget libjemalloc2 libgoogle-perftools4
+  python3-requests libio-socket-ssl-perl curl wget libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4
   # benchmarks against the peers (scripts/bench)
   valgrind strace
 )

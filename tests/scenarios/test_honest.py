@@ -54,5 +54,23 @@ class FileSizeLimit(ScenarioTest):
         self.assertEqual(run.stdout, native.stdout)
 
 
+class RelativeOutputDir(ScenarioTest):
+    def test_trace_grows_after_chdir_with_a_relative_output_dir(self):
+        with tempfile.TemporaryDirectory(prefix="connleak-relative-") as work:
+            os.mkdir(os.path.join(work, "traces"))
+            env = {**os.environ, "LD_PRELOAD": os.path.join(os.path.dirname(CONNLEAK), os.pardir, "lib",
+                                                            "libconnleak.so"),
+                   "CONNLEAK_OUTPUT_DIR": "traces"}
+            done = subprocess.run([program("chdir_churn")], cwd=work, env=env, capture_output=True, text=True,
+                                  timeout=60)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertNotIn("warning", done.stderr)
+            report = json.loads(subprocess.run([CONNLEAK, "report", "--format", "json", os.path.join(work, "traces")],
+                                               capture_output=True, text=True, timeout=60).stdout)
+            [process] = report["processes"]
+            self.assertEqual(process["lost_events"], 0)
+            self.assertEqual([f["kind"] for f in report["findings"]], ["leaked-socket"])
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -47,7 +47,7 @@ static int add_pending(int l, int port) {
 // What the client of a connection the kernel dropped sees: EOF.
 static void client_sees(int c) {
   struct pollfd p = {c, POLLIN, 0};
-  int ready = poll(&p, 1, 1000);
+  int ready = poll(&p, 1, 3000);
   char byte;
   errno = 0;
   long r = ready == 1 ? recv(c, &byte, 1, MSG_DONTWAIT) : -2;
@@ -476,6 +476,8 @@ static void fcntl_lock_bad_pointer(int argc, char** argv) {
   SHOW(fcntl(s, F_GETOWN_EX, BAD_PTR));
   SHOW(fcntl(s, F_SETOWN_EX, BAD_PTR));
   SHOW(fcntl(s, F_SETLK, NULL));
+  SHOW(fcntl64(s, F_SETLK, BAD_PTR));
+  SHOW(fcntl64(s, F_GETLK, HIGH_BAD_PTR));
   FILE* f = tmpfile();
   int file = fileno(f);
   SHOW(fcntl(file, F_SETLK, BAD_PTR));
@@ -495,6 +497,7 @@ static void sendfile_bad_offset(int argc, char** argv) {
   fflush(f);
   int file = fileno(f);
   SHOW(sendfile(sv[0], file, (off_t*)BAD_PTR, 4));
+  SHOW(sendfile64(sv[0], file, (off64_t*)BAD_PTR, 4));
   SHOW(sendfile(sv[0], -1, NULL, 4));
   SHOW(sendfile(sv[0], sv[1], NULL, 4));
   off_t offset = 0;
@@ -540,6 +543,11 @@ static void wait_bad_status_pointer(int argc, char** argv) {
   poll(&none, 0, 50);
   SHOW_PID(wait((int*)BAD_PTR), pid);
   SHOW_PID(wait(&status), pid);
+  pid = fork();
+  if (pid == 0) _exit(11);
+  poll(&none, 0, 50);
+  SHOW_PID(wait3(&status, 0, (struct rusage*)BAD_PTR), pid);
+  SHOW_PID(wait3(&status, WNOHANG, NULL), pid);
   next_fd();
 }
 
@@ -575,10 +583,16 @@ static void exec_bad_argv_1(void) { SHOW(execve("/bin/true", BAD_PTR, environ));
 static void exec_bad_argv_2(void) { SHOW(execve("/bin/true", bad_element, environ)); }
 static void exec_bad_argv_3(void) { SHOW(execv("/bin/true", BAD_PTR)); }
 
+static void exec_bad_argv_4(void) {
+  int fd = open("/bin/true", O_RDONLY | O_CLOEXEC);
+  SHOW(fexecve(fd, (char**)BAD_PTR, environ));
+}
+
 static void execve_bad_argv(int argc, char** argv) {
   in_child("execve(argv=BAD_PTR)", exec_bad_argv_1);
   in_child("execve(argv={true,BAD_PTR})", exec_bad_argv_2);
   in_child("execv(argv=BAD_PTR)", exec_bad_argv_3);
+  in_child("fexecve(argv=BAD_PTR)", exec_bad_argv_4);
 }
 
 static void exec_bad_envp_1(void) { SHOW(execve("/bin/true", true_argv, BAD_PTR)); }
@@ -591,12 +605,19 @@ static void exec_bad_envp_3(void) {
   SHOW(execve("/bin/true", true_argv, env));
 }
 static void exec_bad_envp_4(void) { SHOW(execve("/nonexistent", true_argv, empty_env)); }
+static void exec_bad_envp_5(void) { SHOW(execle("/bin/true", "true", (char*)NULL, (char**)BAD_PTR)); }
+static void exec_bad_envp_6(void) {
+  int fd = open("/bin/true", O_RDONLY | O_CLOEXEC);
+  SHOW(fexecve(fd, true_argv, (char**)BAD_PTR));
+}
 
 static void execve_bad_envp(int argc, char** argv) {
   in_child("execve(envp=BAD_PTR)", exec_bad_envp_1);
   in_child("execve(envp={A=1,BAD_PTR})", exec_bad_envp_2);
   in_child("execve(envp={HIGH_BAD_PTR})", exec_bad_envp_3);
   in_child("execve(nonexistent, envp={})", exec_bad_envp_4);
+  in_child("execle(envp=BAD_PTR)", exec_bad_envp_5);
+  in_child("fexecve(envp=BAD_PTR)", exec_bad_envp_6);
 }
 
 // posix_spawn hands path and envp to the child's execve, which rejects bad

@@ -131,7 +131,9 @@ static void sigpipe_ignored(int argc, char** argv) {
   poll(&p, 1, 5000);
   // The peer's FIN is in; the first write draws an RST, later ones EPIPE.
   SHOW(write(c, "x", 1));
-  poll(&p, 1, 200);
+  struct pollfd reset = {c, 0, 0};  // POLLERR/POLLHUP once the RST is in
+  double deadline = now_seconds() + 5;
+  while (now_seconds() < deadline && !(reset.revents & (POLLERR | POLLHUP))) poll(&reset, 1, 100);
   char byte;
   SHOW(recv(c, &byte, 1, MSG_DONTWAIT));
   SHOW(write(c, "x", 1));
