@@ -7,7 +7,29 @@
 
 #include "shim_log.h"
 
+// libc's dlsym, which the shim's own dlsym (hooks_dl.cpp) forwards to.
+// Found with dlvsym, which the shim does not interpose.
+extern "C" {
+__attribute__((visibility("hidden"))) void* connleak_real_dlsym = nullptr;
+}
+
+extern "C" __attribute__((visibility("hidden"))) void* connleak_resolve_real_dlsym() {
+  void* f = __atomic_load_n(&connleak_real_dlsym, __ATOMIC_ACQUIRE);
+  if (f) return f;
+  for (const char* version : {"GLIBC_2.34", "GLIBC_2.2.5"}) {
+    if ((f = dlvsym(RTLD_NEXT, "dlsym", version))) break;
+  }
+  __atomic_store_n(&connleak_real_dlsym, f, __ATOMIC_RELEASE);
+  return f;
+}
+
 namespace connleak::real {
+
+void* real_dlsym(void* handle, const char* name) {
+  auto f = reinterpret_cast<void* (*)(void*, const char*)>(connleak_resolve_real_dlsym());
+  return f(handle, name);
+}
+
 namespace {
 
 // Where each hook's global-scope result is cached.
@@ -32,6 +54,8 @@ bool is_library_hook(Hook hook) {
 }
 
 // The shim's own code: a definition found there is the wrapper itself.
+}  // namespace
+
 bool inside_shim(const void* address) {
   static dl_find_object self{};
   static std::atomic<bool> known{false};
@@ -41,6 +65,8 @@ bool inside_shim(const void* address) {
   }
   return address >= self.dlfo_map_start && address < self.dlfo_map_end;
 }
+
+namespace {
 
 void* usable(void* f) { return f && !inside_shim(f) ? f : nullptr; }
 
@@ -82,7 +108,7 @@ void* search_from(link_map* object, const char* name) {
   if (!object->l_name || !object->l_name[0] || inside_shim(reinterpret_cast<void*>(object->l_addr + 1))) return nullptr;
   void* handle = dlopen(object->l_name, RTLD_LAZY | RTLD_NOLOAD);
   if (!handle) return nullptr;
-  void* f = usable(dlsym(handle, name));
+  void* f = usable(real_dlsym(handle, name));
   dlclose()(handle);
   return f;
 }
@@ -138,8 +164,14 @@ void* resolve_in_library_scope(Hook hook, const char* name, const void* caller) 
 
 }  // namespace
 
+void* find_definition(const char* name, const void* caller) {
+  if (void* f = usable(real_dlsym(RTLD_NEXT, name))) return f;
+  link_map* object = caller ? object_of(caller) : nullptr;
+  return object ? search_from(object, name) : nullptr;
+}
+
 void* resolve(Hook hook, const char* name, const void* caller) {
-  if (void* f = usable(dlsym(RTLD_NEXT, name))) {
+  if (void* f = usable(real_dlsym(RTLD_NEXT, name))) {
     __atomic_store_n(global_slot(hook), f, __ATOMIC_RELEASE);
     return f;
   }

@@ -44,6 +44,14 @@ enum class Hook : int {
 void* resolve(Hook hook, const char* name, const void* caller);
 // A library was unloaded: forget what was found in library scopes.
 void forget_library_functions();
+// What a lookup by name reaches besides the shim: the global scope after
+// it, then (with a caller) the caller's own dependencies; nullptr if
+// nothing (for dlsym, hooks_dl.cpp). Not cached, never ends the process.
+void* find_definition(const char* name, const void* caller);
+// libc's dlsym, called from the shim (so RTLD_NEXT means "after the shim").
+void* real_dlsym(void* handle, const char* name);
+// Whether the address is in the shim's own code.
+bool inside_shim(const void* address);
 
 // The global-scope results, nullptr until first found. Read them directly
 // only where even the accessor's branch costs too much (an I/O hook's tail

@@ -135,12 +135,6 @@ class PythonSsl(RealProgramTest):
         self.assert_no_shim_failure(traced)
         self.assert_no_leaked_sockets(traced)
 
-    # Known gap, left for the next session: the shim exports its wrappers of
-    # libcurl and OpenSSL, so dlsym(RTLD_DEFAULT) finds them where natively
-    # nothing is there. Fixing it means interposing dlsym with an assembly
-    # trampoline (glibc's dlsym reads its caller's address for RTLD_NEXT and
-    # RTLD_DEFAULT). Remove this marker with that fix.
-    @unittest.expectedFailure
     def test_probing_the_global_scope_with_ctypes(self):
         """dlsym(RTLD_DEFAULT)-style probing: libcurl and OpenSSL are not
         loaded, so their functions are not found; the shim's wrappers of
