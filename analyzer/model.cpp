@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstring>
 #include <functional>
+#include <set>
 
 #include "replay.h"
 
@@ -150,6 +151,27 @@ void link_handovers(Model& model) {
   }
 }
 
+// Every fork child of a traced process starts a trace of its own that names
+// its parent's Fork record; a Fork record no trace names is a child whose
+// events are all missing.
+void note_untraced_children(Model& model, const ForkSnapshots& forks,
+                            const std::map<std::string, int>& process_of_trace, const std::vector<TraceFile>& traces) {
+  std::set<std::pair<std::string, uint64_t>> named;
+  for (const TraceFile& trace : traces) {
+    if (trace.header().origin == uint32_t(trace::Origin::kForked))
+      named.insert({parent_name(trace), trace.header().parent_fork_offset});
+  }
+  for (const auto& [fork, fds] : forks) {
+    if (named.count(fork)) continue;
+    auto parent = process_of_trace.find(fork.first);
+    if (parent == process_of_trace.end()) continue;
+    ProcessLife& p = model.processes[size_t(parent->second)];
+    ++p.untraced_children;
+    model.warnings.push_back("pid " + std::to_string(p.pid) + " forked a child that left no trace (it could not " +
+                             "create one, or its trace is not among the inputs); its events are missing");
+  }
+}
+
 }  // namespace
 
 Model build_model(std::vector<TraceFile>& traces) {
@@ -196,6 +218,7 @@ Model build_model(std::vector<TraceFile>& traces) {
     }
     Replay(model, process, std::move(inherited), fork_snapshots).run(trace);
   }
+  note_untraced_children(model, fork_snapshots, process_of_trace, traces);
   apply_reaped_children(model);
   link_handovers(model);
   return model;

@@ -40,6 +40,7 @@ struct ProcessLife {
   bool forked = false;
   uint64_t lost_events = 0;
   uint64_t stacks_omitted = 0;  // events recorded without their stack
+  uint64_t untraced_children = 0;  // Fork records no child trace names
   // Sockets it may have handed to the next image (inode -> socket index):
   // at its exec, and per posix_spawn()ed child pid.
   std::map<uint64_t, int> passed_on_at_exec;

@@ -154,6 +154,7 @@ Json process_json(const ProcessSummary& proc) {
       {"trace", proc.trace},
       {"lost_events", proc.lost_events},
       {"stacks_omitted", proc.stacks_omitted},
+      {"untraced_children", proc.untraced_children},
   };
 }
 

@@ -94,6 +94,7 @@ std::string finding_text(const Report& report, const Finding& finding) {
     if (!pids.count(proc.pid)) continue;
     one.processes.push_back(proc);
     one.processes.back().lost_events = 0;  // a note about the run, not this finding
+    one.processes.back().untraced_children = 0;
   }
   std::ostringstream out;
   render_text(one, out);
@@ -160,8 +161,8 @@ Suites collect(const Report& report) {
   }
   // Events the shim could not record fail the run: it is incomplete.
   for (const ProcessSummary& proc : report.processes) {
-    if (proc.lost_events == 0) continue;
-    std::string message = std::to_string(proc.lost_events) + " events could not be recorded; the report is incomplete";
+    if (!is_incomplete(proc)) continue;
+    std::string message = missing_from(proc) + "; the report is incomplete";
     suites[proc.exe.empty() ? "connleak" : proc.exe].push_back(
         {"connleak.incomplete", "pid " + std::to_string(proc.pid), "error", "lost-events", message, message, ""});
   }

@@ -440,11 +440,11 @@ Json sarif_json(const Report& report, const SarifOptions& options) {
   // never as clean.
   Json notifications = Json::array();
   for (const ProcessSummary& proc : report.processes) {
-    if (proc.lost_events == 0) continue;
+    if (!is_incomplete(proc)) continue;
     notifications.push_back(Json{
         {"level", "error"},
-        {"message", Json{{"text", "pid " + std::to_string(proc.pid) + ": " + std::to_string(proc.lost_events) +
-                                      " events could not be recorded; the report is incomplete"}}}});
+        {"message", Json{{"text", "pid " + std::to_string(proc.pid) + ": " + missing_from(proc) +
+                                      "; the report is incomplete"}}}});
   }
   if (!notifications.empty()) {
     run["invocations"] = Json::array({Json{{"executionSuccessful", false},

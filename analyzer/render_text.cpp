@@ -199,16 +199,10 @@ void render_fixed(const Report& report, std::ostream& out) {
 // Lost events mean the trace, and so the report, may be missing leaks;
 // say so rather than let an incomplete report pass as clean.
 void render_lost_events(const Report& report, std::ostream& out) {
-  uint64_t lost = 0;
-  std::string pids;
   for (const ProcessSummary& proc : report.processes) {
-    if (proc.lost_events == 0) continue;
-    lost += proc.lost_events;
-    pids += (pids.empty() ? "" : ", ") + std::to_string(proc.pid);
+    if (!is_incomplete(proc)) continue;
+    out << "connleak: note: pid " << proc.pid << ": " << missing_from(proc) << "; this report may be incomplete\n";
   }
-  if (lost == 0) return;
-  out << "connleak: note: " << plural(lost, "event", "events")
-      << " could not be recorded (pid " << pids << "); this report may be incomplete\n";
 }
 
 }  // namespace
@@ -219,7 +213,7 @@ void render_text(const Report& report, std::ostream& out, bool color) {
     out << '\n';
   }
   bool lost = std::any_of(report.processes.begin(), report.processes.end(),
-                          [](const ProcessSummary& proc) { return proc.lost_events != 0; });
+                          [](const ProcessSummary& proc) { return is_incomplete(proc); });
   if (report.findings.empty())
     out << (lost ? "connleak: no leaks found in the events recorded from " : "connleak: no leaks found in ")
         << plural(report.summary.processes, "process", "processes") << '\n';

@@ -80,6 +80,16 @@ std::string fingerprint_of(const Finding& f) {
   return text;
 }
 
+std::string missing_from(const ProcessSummary& proc) {
+  std::string parts;
+  if (proc.lost_events) parts = plural(proc.lost_events, "event", "events") + " could not be recorded";
+  if (proc.untraced_children) {
+    parts += (parts.empty() ? "" : ", ") + plural(proc.untraced_children, "forked child", "forked children") +
+             " left no trace";
+  }
+  return parts;
+}
+
 std::string summary_line(const Report& report) {
   std::string kinds;
   for (const KindCount& c : count_by_kind(report)) {
@@ -91,11 +101,12 @@ std::string summary_line(const Report& report) {
   const std::string where =
       " in " + plural(report.summary.processes, "process", "processes");
   // An incomplete trace never reads as a clean one.
-  uint64_t lost = 0;
-  for (const ProcessSummary& proc : report.processes) lost += proc.lost_events;
-  std::string line = kinds.empty() ? (lost ? "SUMMARY: connleak: no leaks in the recorded events" : "SUMMARY: connleak: no leaks") + where
+  std::string missing;
+  for (const ProcessSummary& proc : report.processes)
+    if (is_incomplete(proc)) missing += (missing.empty() ? "" : "; ") + ("pid " + std::to_string(proc.pid) + ": " + missing_from(proc));
+  std::string line = kinds.empty() ? (missing.empty() ? "SUMMARY: connleak: no leaks" : "SUMMARY: connleak: no leaks in the recorded events") + where
                                    : "SUMMARY: connleak: " + kinds + where;
-  if (lost) line += "; INCOMPLETE: " + plural(lost, "event", "events") + " could not be recorded";
+  if (!missing.empty()) line += "; INCOMPLETE: " + missing;
   return line + suppressed_note(report) + baseline_note(report);
 }
 

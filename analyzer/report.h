@@ -28,7 +28,15 @@ struct ProcessSummary {
   std::string trace;          // the trace file it was read from
   uint64_t lost_events = 0;   // events the shim saw but could not record
   uint64_t stacks_omitted = 0;  // events recorded without their stack
+  // Children it forked that left no trace (none could be created, or it was
+  // not among the inputs): their events are missing.
+  uint64_t untraced_children = 0;
 };
+
+// The report cannot speak for this process in full.
+inline bool is_incomplete(const ProcessSummary& proc) { return proc.lost_events || proc.untraced_children; }
+// What is missing, in words ("12 events could not be recorded").
+std::string missing_from(const ProcessSummary& proc);
 
 // The session that holds a connection, and where it was created.
 struct SessionRef {

@@ -62,6 +62,7 @@ ProcessSummary summarize(const ProcessLife& p) {
   s.trace = p.trace;
   s.lost_events = p.lost_events;
   s.stacks_omitted = p.stacks_omitted;
+  s.untraced_children = p.untraced_children;
   return s;
 }
 

@@ -73,7 +73,7 @@ void emit_report(const AnalysisResult& result, const ReportOptions& options, boo
 // An incomplete report (events the shim could not record) cannot pass CI.
 std::optional<int> error_exit(const Report& report, const ReportOptions& options) {
   bool lost = std::any_of(report.processes.begin(), report.processes.end(),
-                          [](const ProcessSummary& proc) { return proc.lost_events != 0; });
+                          [](const ProcessSummary& proc) { return is_incomplete(proc); });
   if (options.error_exitcode && (counted_errors(report) > 0 || lost)) return options.error_exitcode;
   return std::nullopt;
 }

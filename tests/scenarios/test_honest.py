@@ -45,6 +45,24 @@ class LostEvents(ScenarioTest):
             self.assertEqual(failing.returncode, 3)
 
 
+class UntracedChild(ScenarioTest):
+    def test_a_child_that_could_not_be_traced_makes_the_report_incomplete(self):
+        native = subprocess.run([program("fork_at_fd_limit")], capture_output=True, text=True, timeout=60)
+        run = connleak_run([program("fork_at_fd_limit")])
+        self.assertEqual(run.returncode, native.returncode)
+        self.assertEqual(run.stdout, native.stdout)
+        [parent] = run.report["processes"]
+        self.assertEqual(parent["untraced_children"], 1, json.dumps(parent))
+        self.assertIn("INCOMPLETE", run.stderr)
+        self.assertIn("1 forked child left no trace", run.stderr)
+
+    def test_every_traced_fork_child_is_accounted_for(self):
+        run = connleak_run([program("fork_all_closed")])
+        for process in run.report["processes"]:
+            self.assertEqual(process["untraced_children"], 0, json.dumps(process))
+        self.assertNotIn("INCOMPLETE", run.stderr)
+
+
 class FileSizeLimit(ScenarioTest):
     def test_trace_growth_past_rlimit_fsize_does_not_kill_the_program(self):
         native = subprocess.run([program("fd_limit_churn"), "fsize"], capture_output=True, text=True, timeout=60)

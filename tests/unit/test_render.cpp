@@ -290,7 +290,7 @@ TEST_CASE("text report: LeakSanitizer-style blocks", "[render][text]") {
   CHECK(has_line(lines, "  in pid 124 (/tmp/child): fd 7 inet udp socket, "
                         "inherited from the parent process, held by the curl_easy session created at "
                         "fetch_user (api.c:42)"));
-  CHECK(has_line(lines, "connleak: note: 4 events could not be recorded (pid 124); "
+  CHECK(has_line(lines, "connleak: note: pid 124: 4 events could not be recorded; "
                         "this report may be incomplete"));
   CHECK(lines.back() == connleak::summary_line(sample_report()));
 }
