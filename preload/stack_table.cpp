@@ -207,17 +207,17 @@ void StackTable::capture_on_own_stack(void* argument) {
     if (ip >= table.shim_low_ && ip < table.shim_high_) continue;
     ips[depth++] = uint64_t(ip);
   }
-  capture.modules->cover(*capture.writer, ips, depth);
-  capture.id = table.intern(*capture.writer, ips, depth);
+  capture.id = table.intern(*capture.writer, ips, depth, capture.modules);
 }
 
-uint32_t StackTable::intern(TraceWriter& writer, const uint64_t* ips, int depth) {
+uint32_t StackTable::intern(TraceWriter& writer, const uint64_t* ips, int depth, ModuleMap* modules) {
   uint64_t hash = hash_frames(ips, depth);
   Slot* table = slots();
   for (int probe = 0; table && probe < kProbes; ++probe) {
     Slot& slot = table[(hash + uint64_t(probe)) & (kSlots - 1)];
     uint64_t seen = slot.hash.load(std::memory_order_acquire);
     if (seen == 0 && slot.hash.compare_exchange_strong(seen, hash, std::memory_order_acq_rel)) {
+      if (modules) modules->cover(writer, ips, depth);  // a new stack may hold a new library
       uint32_t id = write_stack(writer, ips, depth);
       slot.id.store(id, std::memory_order_release);
       return id;
@@ -228,6 +228,7 @@ uint32_t StackTable::intern(TraceWriter& writer, const uint64_t* ips, int depth)
       break;  // being written by another thread right now: write our own copy
     }
   }
+  if (modules) modules->cover(writer, ips, depth);
   return write_stack(writer, ips, depth);
 }
 

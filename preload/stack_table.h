@@ -41,8 +41,10 @@ class StackTable {
   uint32_t capture(TraceWriter& writer, ModuleMap& modules) {
     return depth_ == 0 ? 0 : capture_now(writer, modules);
   }
-  // Writes the given frames (innermost first); returns the stack id.
-  uint32_t intern(TraceWriter& writer, const uint64_t* ips, int depth);
+  // Writes the given frames (innermost first) unless written before;
+  // returns the stack id. A new stack first makes sure `modules` (if given)
+  // covers its addresses.
+  uint32_t intern(TraceWriter& writer, const uint64_t* ips, int depth, ModuleMap* modules = nullptr);
   // Loads and initialises libunwind at start-up, not in the middle of the
   // program; false (stacks off) when it cannot.
   bool warm_up();
