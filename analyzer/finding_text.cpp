@@ -110,8 +110,12 @@ std::string leaked_session_message(const Finding& f) {
 
 std::string churn_message(const Finding& f) {
   std::string api = session_api(f);
+  uint64_t connections = 0;
+  for (const auto& i : f.instances) connections += i.session_facts ? i.session_facts->connections_opened : 0;
   return plural(f.instances.size(), api + " session", api + " sessions") +
-         " created here each did a single transfer: create one session and reuse it for every request";
+         " created here each did a single transfer over a connection of its own (" +
+         plural(connections, "connection", "connections") +
+         " opened): create one session and reuse it for every request";
 }
 
 }  // namespace

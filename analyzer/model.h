@@ -109,6 +109,7 @@ struct SessionLife {
   int references = 1;  // SSL_CTX: up_ref adds one, free takes one
   uint64_t completed_transfers = 0;
   uint64_t last_transfer_mono_ns = 0;
+  uint64_t connections_opened = 0;  // connects by sockets it (or a session inside it) held
   bool alive_at_end = false;  // still live when its process ended
 };
 

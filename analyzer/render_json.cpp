@@ -74,6 +74,7 @@ Json session_instance_json(const LeakInstance& inst) {
       {"handle", hex_address(facts.handle)},
       {"opened_ns", inst.opened_ns},
       {"completed_transfers", facts.completed_transfers},
+      {"connections_opened", facts.connections_opened},
       {"last_transfer_ns", optional_or_null(facts.last_transfer_ns)},
       {"idle_ns", optional_or_null(inst.idle_ns)},
       {"connections", std::move(connections)},

@@ -106,6 +106,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       s.connect_error = rec.error;
       s.connected = connect_established(rec.error);
       s.connect_stack = {process_, rec.stack_id};
+      if (s.connected && s.session >= 0) ++model_.sessions[size_t(model_.root_session(s.session))].connections_opened;
       return;
     }
     case RecordType::kBind: {

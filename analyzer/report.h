@@ -60,6 +60,7 @@ struct SessionFacts {
   std::string api;
   uint64_t handle = 0;
   uint64_t completed_transfers = 0;
+  uint64_t connections_opened = 0;
   std::optional<uint64_t> last_transfer_ns;
   std::vector<HeldConnection> connections;
 };

@@ -87,6 +87,7 @@ LeakInstance session_instance(const Model& model, const Leak& leak) {
   facts.api = s.api;
   facts.handle = s.handle;
   facts.completed_transfers = s.completed_transfers;
+  facts.connections_opened = s.connections_opened;
   bool leaked = leak.kind == "leaked-session";
   if (s.last_transfer_mono_ns) {
     facts.last_transfer_ns = p.to_real_ns(s.last_transfer_mono_ns);

@@ -31,15 +31,18 @@ void event(const void* handle, Api api, Event type, const void* other = nullptr)
 }
 
 // A session constructor: the real call runs inside a constructing scope (so
-// the library's own helper objects are not recorded), then the new session is.
+// the library's own helper objects are not recorded), then the new session
+// is, unless a session library itself asked for it: libcurl makes easy
+// handles for its own use inside curl_share_setopt and other calls that are
+// no session calls, and those are not the program's sessions.
 template <class Real, class... Args>
-auto construct(Api api, Real real_constructor, Args... args) {
+auto construct(Api api, const void* caller, Real real_constructor, Args... args) {
   decltype(real_constructor(args...)) handle;
   {
     SessionScope constructing(api);
     handle = real_constructor(args...);
   }
-  began(handle, api);
+  if (!real::called_from_library(caller)) began(handle, api);
   return handle;
 }
 
@@ -48,11 +51,11 @@ auto construct(Api api, Real real_constructor, Args... args) {
 // libcurl easy handles ------------------------------------------------------
 
 CONNLEAK_EXPORT CURL* curl_easy_init() {
-  return construct(Api::kCurlEasy, real::curl_easy_init());
+  return construct(Api::kCurlEasy, __builtin_return_address(0), real::curl_easy_init());
 }
 
 CONNLEAK_EXPORT CURL* curl_easy_duphandle(CURL* from) {
-  return construct(Api::kCurlEasy, real::curl_easy_duphandle(), from);
+  return construct(Api::kCurlEasy, __builtin_return_address(0), real::curl_easy_duphandle(), from);
 }
 
 CONNLEAK_EXPORT void curl_easy_cleanup(CURL* handle) {
@@ -82,7 +85,7 @@ CONNLEAK_EXPORT CURLcode curl_easy_perform(CURL* handle) {
 
 CONNLEAK_EXPORT CURLM* curl_multi_init() {
   // It makes an easy handle and a socketpair of its own.
-  return construct(Api::kCurlMulti, real::curl_multi_init());
+  return construct(Api::kCurlMulti, __builtin_return_address(0), real::curl_multi_init());
 }
 
 CONNLEAK_EXPORT CURLMcode curl_multi_cleanup(CURLM* handle) {
@@ -127,7 +130,7 @@ CONNLEAK_EXPORT CURLMsg* curl_multi_info_read(CURLM* multi, int* queued) {
 }
 
 CONNLEAK_EXPORT CURLSH* curl_share_init() {
-  return construct(Api::kCurlShare, real::curl_share_init());
+  return construct(Api::kCurlShare, __builtin_return_address(0), real::curl_share_init());
 }
 
 CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
@@ -145,11 +148,11 @@ CONNLEAK_EXPORT CURLSHcode curl_share_cleanup(CURLSH* handle) {
 
 CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new(const SSL_METHOD* method) {
   // It calls SSL_CTX_new_ex.
-  return construct(Api::kOpensslCtx, real::SSL_CTX_new(), method);
+  return construct(Api::kOpensslCtx, __builtin_return_address(0), real::SSL_CTX_new(), method);
 }
 
 CONNLEAK_EXPORT SSL_CTX* SSL_CTX_new_ex(OSSL_LIB_CTX* library, const char* properties, const SSL_METHOD* method) {
-  return construct(Api::kOpensslCtx, real::SSL_CTX_new_ex(), library, properties, method);
+  return construct(Api::kOpensslCtx, __builtin_return_address(0), real::SSL_CTX_new_ex(), library, properties, method);
 }
 
 // SSL_CTX is reference-counted: the program's own up_ref/free pairs decide.
@@ -167,7 +170,7 @@ CONNLEAK_EXPORT void SSL_CTX_free(SSL_CTX* ctx) {
 
 CONNLEAK_EXPORT SSL* SSL_new(SSL_CTX* ctx) {
   // It takes a reference on ctx.
-  return construct(Api::kOpensslSsl, real::SSL_new(), ctx);
+  return construct(Api::kOpensslSsl, __builtin_return_address(0), real::SSL_new(), ctx);
 }
 
 CONNLEAK_EXPORT void SSL_free(SSL* ssl) {

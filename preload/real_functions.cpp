@@ -81,6 +81,22 @@ constexpr int kLocalEntries = 256;
 LocalEntry g_local[kLocalEntries];
 std::atomic<int> g_local_used{0};
 
+// The objects (libcurl, libssl, ...) that define library hooks found so far.
+constexpr int kLibraryObjects = 32;
+std::atomic<const void*> g_library_objects[kLibraryObjects];
+
+void note_library_object(Hook hook, void* function) {
+  if (!is_library_hook(hook)) return;
+  dl_find_object found{};
+  if (_dl_find_object(function, &found) != 0 || !found.dlfo_link_map) return;
+  for (auto& slot : g_library_objects) {
+    const void* seen = slot.load(std::memory_order_acquire);
+    if (seen == found.dlfo_link_map) return;
+    if (!seen && slot.compare_exchange_strong(seen, found.dlfo_link_map, std::memory_order_acq_rel)) return;
+    if (seen == found.dlfo_link_map) return;
+  }
+}
+
 void* cached_local(Hook hook, const void* scope) {
   int used = g_local_used.load(std::memory_order_acquire);
   for (int i = 0; i < used && i < kLocalEntries; ++i) {
@@ -149,7 +165,10 @@ void* resolve_in_library_scope(Hook hook, const char* name, const void* caller) 
   if (void* f = cached_local(hook, object)) return f;
   void* f = inside_shim(caller) ? search_libraries_called(name) : search_from(object, name);
   if (!f) f = search_every_object(object, name);
-  if (f) remember_local(hook, object, f);
+  if (f) {
+    remember_local(hook, object, f);
+    note_library_object(hook, f);
+  }
   return f;
 }
 
@@ -173,13 +192,26 @@ void* find_definition(const char* name, const void* caller) {
 void* resolve(Hook hook, const char* name, const void* caller) {
   if (void* f = usable(real_dlsym(RTLD_NEXT, name))) {
     __atomic_store_n(global_slot(hook), f, __ATOMIC_RELEASE);
+    note_library_object(hook, f);
     return f;
   }
   if (void* f = resolve_in_library_scope(hook, name, caller)) return f;
   symbol_lookup_error(name, caller);
 }
 
+bool called_from_library(const void* caller) {
+  dl_find_object found{};
+  if (!caller || _dl_find_object(const_cast<void*>(caller), &found) != 0) return false;
+  for (auto& slot : g_library_objects) {
+    const void* seen = slot.load(std::memory_order_acquire);
+    if (!seen) return false;
+    if (seen == found.dlfo_link_map) return true;
+  }
+  return false;
+}
+
 void forget_library_functions() {
+  for (auto& slot : g_library_objects) slot.store(nullptr, std::memory_order_release);
   for (int hook = 0; hook < int(Hook::kCount); ++hook) {
     if (is_library_hook(Hook(hook))) __atomic_store_n(global_slot(Hook(hook)), nullptr, __ATOMIC_RELEASE);
   }

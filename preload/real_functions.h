@@ -50,6 +50,9 @@ void forget_library_functions();
 void* find_definition(const char* name, const void* caller);
 // libc's dlsym, called from the shim (so RTLD_NEXT means "after the shim").
 void* real_dlsym(void* handle, const char* name);
+// Whether `caller` is code of a library the session hooks forward to
+// (libcurl, libssl, ...): what it creates is the library's own business.
+bool called_from_library(const void* caller);
 // Whether the address is in the shim's own code.
 bool inside_shim(const void* address);
 

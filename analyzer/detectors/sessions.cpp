@@ -24,7 +24,10 @@ std::vector<Leak> detect_session_churn(const Model& model, const DetectorOptions
   std::map<std::string, std::vector<int>> single_use_by_site;
   for (size_t i = 0; i < model.sessions.size(); ++i) {
     const SessionLife& s = model.sessions[i];
-    if (s.parent < 0 && s.completed_transfers == 1) single_use_by_site[model.stack_key(s.stack)].push_back(int(i));
+    // Churn costs connections: a session whose one transfer reused a
+    // connection (a share handle's, a multi handle's pool) cost none.
+    if (s.parent < 0 && s.completed_transfers == 1 && s.connections_opened > 0)
+      single_use_by_site[model.stack_key(s.stack)].push_back(int(i));
   }
   std::vector<Leak> leaks;
   for (const auto& [site, sessions] : single_use_by_site) {

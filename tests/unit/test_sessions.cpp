@@ -96,11 +96,20 @@ TEST_CASE("a leaked session's connections name it; its internal sockets are its 
   CHECK(leaks_of(b.path(), "leaked-session").size() == 1);
 }
 
-TEST_CASE("session churn needs enough single-transfer sessions from one site", "[sessions]") {
+TEST_CASE("session churn needs enough single-transfer sessions from one site, each with a connection of its own", "[sessions]") {
   TempDir dir;
   TraceBuilder b(dir.path(), 5);
   uint32_t site = b.stack({0x200});
-  for (uint64_t h = 1; h <= 3; ++h) {
+  for (uint64_t h = 1; h <= 3; ++h) {  // each opens a connection of its own
+    b.session_begin(h, Api::kCurlEasy, site);
+    b.socket(int(h + 2));
+    b.socket_owner(int(h + 2), h, Api::kCurlEasy);
+    b.connect(int(h + 2), loopback(8080));
+    b.session_event(h, Api::kCurlEasy, Event::kTransferDone);
+    b.close(int(h + 2));
+    b.session_event(h, Api::kCurlEasy, Event::kEnd);
+  }
+  for (uint64_t h = 4; h <= 6; ++h) {  // one transfer each over a shared connection: no churn
     b.session_begin(h, Api::kCurlEasy, site);
     b.session_event(h, Api::kCurlEasy, Event::kTransferDone);
     b.session_event(h, Api::kCurlEasy, Event::kEnd);
