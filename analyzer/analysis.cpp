@@ -1,6 +1,8 @@
 #include "analysis.h"
 
 #include <algorithm>
+#include <filesystem>
+#include <set>
 #include <ostream>
 
 #include "detectors/detectors.h"
@@ -12,6 +14,8 @@
 #include "version.h"
 
 namespace connleak {
+
+namespace fs = std::filesystem;
 namespace {
 
 // The root process's last image gets the status its parent (connleak run)
@@ -34,8 +38,24 @@ void apply_root_status(Model& model, const RootStatus& root) {
 
 AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const AnalysisOptions& options) {
   std::vector<TraceFile> traces;
-  for (const auto& path : find_trace_files(inputs)) traces.emplace_back(path);
+  std::vector<std::string> unusable;
+  const std::set<fs::path> named(inputs.begin(), inputs.end());
+  for (const auto& path : find_trace_files(inputs)) {
+    if (options.skip_traces.count(path.filename().string()) && !named.count(path)) continue;
+    try {
+      traces.emplace_back(path);
+    } catch (const TraceError& e) {
+      // A file named on the command line is an error; one found in a
+      // directory (a 0-byte trace left by a full disk, a stray file) is
+      // left out with a warning, and the rest is reported.
+      if (named.count(path)) throw;
+      unusable.push_back(e.what());
+    }
+  }
+  if (traces.empty() && !unusable.empty()) throw TraceError(unusable.front());
+  if (traces.empty()) throw TraceError("no connleak traces of this run (connleak.*.trace) in the given directories");
   Model model = build_model(traces);
+  for (const auto& why : unusable) model.warnings.push_back(why + " (left out of this report)");
   if (options.root) apply_root_status(model, *options.root);
   Symbolizer symbolizer;
   AnalysisResult result;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct AnalysisOptions {
   DetectorOptions detectors;
   std::vector<SuppressionRule> suppressions;
   std::optional<std::vector<FixedFinding>> baseline;
+  // Trace file names (no directory) found in input directories but not to be
+  // read: an earlier run's, in a reused output directory.
+  std::set<std::string> skip_traces;
 };
 
 // Throws TraceError for missing, unreadable, truncated or corrupt traces.

@@ -87,7 +87,9 @@ size_t claimed_tail(const trace::RecordHeader& h) {
 }  // namespace
 
 TraceFile::TraceFile(const fs::path& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // Never through a symlink, and never waiting on a FIFO or a device.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (fd < 0 && errno == ELOOP) throw TraceError(path.string() + ": is a symbolic link; traces are not read through links");
   if (fd < 0) throw TraceError(path.string() + ": cannot open: " + std::strerror(errno));
   struct stat st {};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {

@@ -72,8 +72,28 @@ int open_exclusive(const char* dir, int pid, char* name, char* path, size_t path
 
 }  // namespace
 
+// A CONNLEAK_OUTPUT_DIR that does not exist yet is made, as `connleak run`
+// makes its own: every missing level, readable by the user alone.
+static void make_directories(const char* dir) {
+  char path[1024];
+  size_t length = strnlen(dir, sizeof(path) - 1);
+  memcpy(path, dir, length);
+  path[length] = '\0';
+  for (size_t i = 1; i <= length; ++i) {
+    if (path[i] != '/' && path[i] != '\0') continue;
+    char saved = path[i];
+    path[i] = '\0';
+    mkdir(path, 0700);  // EEXIST for the levels already there
+    path[i] = saved;
+  }
+}
+
 bool TraceWriter::create(const char* dir, int pid, const trace::FileHeader& header) {
   int fd = open_exclusive(dir, pid, name_, path_, sizeof(path_));
+  if (fd < 0 && errno == ENOENT) {
+    make_directories(dir);
+    fd = open_exclusive(dir, pid, name_, path_, sizeof(path_));
+  }
   if (fd < 0) {
     warn("cannot create a trace file in %s; this process is not traced", dir);
     return false;

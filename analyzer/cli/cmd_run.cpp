@@ -6,6 +6,7 @@
 #include <chrono>
 #include <ctime>
 #include <filesystem>
+#include <set>
 
 #include "commands.h"
 #include "launcher.h"
@@ -31,11 +32,15 @@ fs::path find_shim() {
 }
 
 // A fresh directory under the current one: connleak-YYYYmmdd-HHMMSS-<pid>.
+// Traces show what programs did and talked to: directories connleak
+// creates are the user's alone (0700).
 fs::path make_output_dir(const std::string& requested) {
   std::error_code ec;
   if (!requested.empty()) {
+    bool existed = fs::exists(requested, ec);
     fs::create_directories(requested, ec);
     if (ec) throw LaunchError("cannot create output directory " + requested + ": " + ec.message());
+    if (!existed) fs::permissions(requested, fs::perms::owner_all, ec);
     return fs::absolute(requested);
   }
   std::time_t now = std::time(nullptr);
@@ -46,7 +51,26 @@ fs::path make_output_dir(const std::string& requested) {
     throw LaunchError("cannot create output directory " + dir.string() + ": " +
                       (ec ? ec.message() : "it already exists"));
   }
+  fs::permissions(dir, fs::perms::owner_all, ec);
   return dir;
+}
+
+std::set<std::string> trace_names_in(const fs::path& dir) {
+  std::set<std::string> names;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    std::string name = entry.path().filename().string();
+    if (name.starts_with("connleak.") && name.ends_with(".trace")) names.insert(name);
+  }
+  return names;
+}
+
+// A reused --output-dir may hold an earlier run's traces: they are not
+// this run's processes.
+void leave_out_earlier_traces(const fs::path& dir, const std::set<std::string>& earlier, AnalysisOptions& options) {
+  if (earlier.empty()) return;
+  spdlog::warn("{} trace(s) from an earlier run in {} are left out of this report", earlier.size(), dir.string());
+  options.skip_traces = earlier;
 }
 
 int launch_exit_code(const std::string& message) {
@@ -62,6 +86,7 @@ int launch_exit_code(const std::string& message) {
 
 int run_command(const RunOptions& options) {
   fs::path output_dir;
+  std::set<std::string> earlier;
   LaunchResult result;
   AnalysisOptions prepared;
   try {
@@ -75,6 +100,7 @@ int run_command(const RunOptions& options) {
     check_traceable(options.command.front());
     fs::path shim = find_shim();
     output_dir = make_output_dir(options.output_dir);
+    earlier = trace_names_in(output_dir);
     result = launch_traced({options.command, shim.string(), output_dir.string()});
   } catch (const LaunchError& e) {
     spdlog::error("{}", e.what());
@@ -90,6 +116,7 @@ int run_command(const RunOptions& options) {
   }
   try {
     prepared.root = root;
+    leave_out_earlier_traces(output_dir, earlier, prepared);
     AnalysisResult analysis = analyze_traces({output_dir.string()}, prepared);
     emit_report(analysis, options.report, /*default_to_stderr=*/true);
     spdlog::info("traces are in {}", output_dir.string());

@@ -100,3 +100,59 @@ class Untraceable(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class TraceDirectories(BadTraces):
+    """What `report` and `run` do with the files around the traces."""
+
+    def test_fifo_given_as_a_trace_is_refused_at_once(self):
+        fifo = os.path.join(self.work, "connleak.1.0.trace")
+        os.mkfifo(fifo)
+        result = report(fifo)  # a hang here fails by timeout
+        self.assert_one_line_error(result, fifo, "not a regular file")
+
+    def test_symlink_to_a_trace_is_not_followed(self):
+        link = os.path.join(self.work, "connleak.2.0.trace")
+        os.symlink(self.trace, link)
+        self.assert_one_line_error(report(link), link, "symbolic link")
+
+    def test_unusable_file_in_a_directory_is_left_out_with_a_warning(self):
+        traces = os.path.dirname(self.trace)
+        open(os.path.join(traces, "connleak.99999.0.trace"), "wb").close()  # a full disk's 0-byte trace
+        with open(os.path.join(traces, "connleak.99998.0.trace"), "wb") as planted:
+            planted.write(b"not a trace at all, but long enough to hold a header" * 8)
+        result = report(traces)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        self.assertIn("SUMMARY: connleak: 1 leaked-connection", result.stdout)
+        self.assertIn("connleak.99999.0.trace", result.stderr)
+        self.assertIn("connleak.99998.0.trace", result.stderr)
+        self.assertIn("left out of this report", result.stderr)
+
+    def test_run_output_directory_is_private(self):
+        traces = os.path.join(self.work, "fresh", "traces")
+        subprocess.run([CONNLEAK, "run", "--output-dir", traces, "--report", os.devnull, "--", "/bin/true"],
+                       check=True, capture_output=True, timeout=60)
+        self.assertEqual(os.stat(traces).st_mode & 0o777, 0o700)
+
+    def test_reused_output_directory_reports_only_this_run(self):
+        traces = os.path.dirname(self.trace)  # holds three_connects' trace already
+        run = subprocess.run([CONNLEAK, "run", "--output-dir", traces, "--format", "json", "--report",
+                              os.path.join(self.work, "r.json"), "--", "/bin/true"],
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        with open(os.path.join(self.work, "r.json")) as f:
+            import json
+            result = json.load(f)
+        self.assertEqual([p["exe"] for p in result["processes"]], ["/usr/bin/true"])
+        self.assertEqual(result["findings"], [])
+        self.assertIn("from an earlier run", run.stderr)
+
+    def test_missing_output_dir_of_a_preloaded_shim_is_created(self):
+        traces = os.path.join(self.work, "not", "yet")
+        env = {**os.environ, "LD_PRELOAD": os.path.join(os.path.dirname(CONNLEAK), os.pardir, "lib",
+                                                        "libconnleak.so"), "CONNLEAK_OUTPUT_DIR": traces}
+        done = subprocess.run(["/bin/true"], env=env, capture_output=True, text=True, timeout=60)
+        self.assertEqual(done.returncode, 0)
+        self.assertEqual(done.stderr, "")
+        self.assertEqual(len(os.listdir(traces)), 1)
+        self.assertEqual(os.stat(traces).st_mode & 0o777, 0o700)
