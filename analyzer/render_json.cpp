@@ -41,6 +41,8 @@ Json frame_json(const Frame& frame) {
       {"line", frame.line > 0 ? Json(frame.line) : Json()},
       {"module", string_or_null(frame.module)},
       {"address", hex_address(frame.address)},
+      {"module_offset", frame.module.empty() ? Json() : Json(hex_address(frame.module_offset))},
+      {"build_id", string_or_null(frame.build_id)},
       // Not in the base schema; without it a consumer cannot tell an inlined
       // frame (same address as the next one) from a real call.
       {"inlined", frame.inlined},

@@ -37,8 +37,9 @@ std::string plural(size_t n, const char* one, const char* many) {
   return std::to_string(n) + " " + (n == 1 ? one : many);
 }
 
-// "in f file:line", "in f (module)", or "(module)" when even the function is
-// unknown, as LeakSanitizer does.
+// "in f file:line", "in f (module+0xOFFSET)", or "(module+0xOFFSET)" when
+// even the function is unknown, as LeakSanitizer does: the offset is what
+// addr2line -e module takes.
 std::string frame_line(size_t index, const Frame& frame) {
   std::string line = "    #" + std::to_string(index) + " " + hex(frame.address);
   if (!frame.function.empty()) line += " in " + frame.function;
@@ -46,7 +47,7 @@ std::string frame_line(size_t index, const Frame& frame) {
     line += " " + frame.file;
     if (frame.line > 0) line += ":" + std::to_string(frame.line);
   } else {
-    line += " (" + (frame.module.empty() ? std::string("<unknown module>") : frame.module) + ")";
+    line += " (" + (frame.module.empty() ? std::string("<unknown module>") : frame.module + "+" + hex(frame.module_offset)) + ")";
   }
   if (frame.inlined) line += " (inlined)";
   return line;

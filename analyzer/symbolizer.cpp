@@ -254,6 +254,12 @@ std::vector<Frame> Symbolizer::symbolize(const std::vector<ModuleInfo>& modules,
   const ModuleInfo* info = find_module(modules, base.address);
   if (info == nullptr) return {base};
   base.module = info->path;
+  base.module_offset = base.address - info->bias;
+  static const char* const kHex = "0123456789abcdef";
+  for (unsigned char byte : info->build_id) {
+    base.build_id += kHex[byte >> 4];
+    base.build_id += kHex[byte & 15];
+  }
   try {
     Impl::OpenModule& open_module = impl_->open(*info);
     if (open_module.mod == nullptr) return {base};

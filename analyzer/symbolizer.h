@@ -26,6 +26,8 @@ struct Frame {
   int line = 0;          // 0 when unknown
   std::string module;    // ModuleInfo::path, "" when the address is in no module
   bool inlined = false;  // true for a frame that was inlined into the next one
+  uint64_t module_offset = 0;  // address - load bias: what addr2line -e module takes
+  std::string build_id;        // the module's GNU build-id, hex ("" if unknown)
 };
 
 class Symbolizer {

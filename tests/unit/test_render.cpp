@@ -55,7 +55,7 @@ std::vector<Frame> leak_stack() {
       {0x55d0c0a01136, "helper", "/src/tests/leak.h", 4, "/tmp/leak", true},
       {0x55d0c0a01200, "main", "/src/tests/leak.c", 30, "/tmp/leak", false},
       {0x7f0000029d90, "__libc_start_call_main", "", 0, "/lib/x86_64-linux-gnu/libc.so.6",
-       false},
+       false, 0x29d90, "ab12cd"},
       {0x7f0000001000, "", "", 0, "", false},
   };
 }
@@ -208,6 +208,8 @@ TEST_CASE("json report: findings and their stacks", "[render][json]") {
   CHECK(stack[0]["module"] == "/tmp/leak");
   CHECK(stack[0]["address"] == "0x55d0c0a01136");
   CHECK(stack[1]["inlined"] == true);
+  CHECK(stack[3]["module_offset"] == "0x29d90");  // addr2line -e module takes it, with the build-id
+  CHECK(stack[3]["build_id"] == "ab12cd");
   CHECK(stack[3]["file"].is_null());  // "" -> null
   CHECK(stack[3]["line"].is_null());  // 0 -> null
   CHECK(stack[4]["function"].is_null());
@@ -278,7 +280,7 @@ TEST_CASE("text report: LeakSanitizer-style blocks", "[render][text]") {
   CHECK(lines[2] == "    #1 0x55d0c0a01136 in helper /src/tests/leak.h:4 (inlined)");
   CHECK(lines[3] == "    #2 0x55d0c0a01200 in main /src/tests/leak.c:30");
   CHECK(lines[4] ==
-        "    #3 0x7f0000029d90 in __libc_start_call_main (/lib/x86_64-linux-gnu/libc.so.6)");
+        "    #3 0x7f0000029d90 in __libc_start_call_main (/lib/x86_64-linux-gnu/libc.so.6+0x29d90)");
   CHECK(lines[5] == "    #4 0x7f0000001000 (<unknown module>)");
   CHECK(lines[6] ==
         "  in pid 123 (/tmp/leak): fd 5 127.0.0.1:40000 -> 127.0.0.1:8080, ESTABLISHED, "
