@@ -98,10 +98,25 @@ void Tracker::on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t l
   copy_address(&record->peer, peer, len);
   writer_.publish(record, trace::RecordType::kAccept);
   note_owner_of_new_socket(fd);
+  record_kernel_local_address(fd);  // not the listener's: 0.0.0.0 becomes the address it came in on
+}
+
+// The address the kernel gave the socket: the real port where the program
+// asked for port 0, listened without bind, or accepted a connection.
+void Tracker::record_kernel_local_address(int fd) {
+  sockaddr_storage local{};
+  socklen_t len = sizeof(local);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) return;
+  write_bind(fd, reinterpret_cast<sockaddr*>(&local), len < sizeof(local) ? len : sizeof(local), 0);
 }
 
 void Tracker::on_bind(int fd, const sockaddr* local, socklen_t len, int error) {
   if (!fds_.is_tracked(fd)) return;
+  if (error == 0) return record_kernel_local_address(fd);
+  write_bind(fd, local, len, error);
+}
+
+void Tracker::write_bind(int fd, const sockaddr* local, socklen_t len, int error) {
   auto* record = writer_.reserve_for<trace::Bind>(fd, address_bytes(local, len));
   if (!record) return;
   record->ts = now_ns();
@@ -117,6 +132,7 @@ void Tracker::on_listen(int fd, int backlog) {
   record->ts = now_ns();
   record->backlog = backlog;
   writer_.publish(record, trace::RecordType::kListen);
+  record_kernel_local_address(fd);  // listen() binds a socket that was not
 }
 
 void Tracker::on_shutdown(int fd, int how) {

@@ -106,6 +106,8 @@ class Tracker {
   void record_inherited_fds();
   void record_inherited_fd(int fd);
   void write_socket_open(int fd, int domain, int type, int protocol, uint8_t flags, uint32_t stack_id);
+  void write_bind(int fd, const sockaddr* local, socklen_t len, int error);
+  void record_kernel_local_address(int fd);
   // Sets the time of the last I/O. The clock read after a system call costs
   // more than the rest of the hook (its code and data are cold: ~20 ns), so
   // I/O through one fd in quick succession reads it once per

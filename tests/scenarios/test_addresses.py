@@ -1,0 +1,34 @@
+"""The facts the kernel knows, in the report: the real port of a socket
+bound to port 0 or listening without bind, and an accepted socket's own
+local address (not its listener's)."""
+
+import os
+import sys
+
+from harness import ScenarioTest, connleak_run
+
+# A listener on 0.0.0.0 port 0, one without bind, a client to the first and
+# the accepted end; all left open (os._exit skips Python's own closes).
+PROGRAM = r"""
+import os, socket
+bound = socket.socket(); bound.bind(("0.0.0.0", 0)); bound.listen()
+unbound = socket.socket(); unbound.listen()
+client = socket.create_connection(("127.0.0.1", bound.getsockname()[1]))
+accepted, _ = bound.accept()
+print(bound.getsockname()[1], unbound.getsockname()[1], accepted.getsockname()[0], accepted.getsockname()[1])
+os._exit(0)
+"""
+
+
+class KernelAddresses(ScenarioTest):
+    def test_ports_and_local_addresses_are_the_kernels(self):
+        run = connleak_run(["/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable,
+                            "-c", PROGRAM])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        bound_port, unbound_port, accepted_ip, accepted_port = run.stdout.split()
+        instances = [i for f in run.report["findings"] for i in f["instances"]]
+        locals_seen = {i["local"] for i in instances}
+        self.assertIn(f"0.0.0.0:{bound_port}", locals_seen)
+        self.assertIn(f"0.0.0.0:{unbound_port}", locals_seen)
+        self.assertIn(f"{accepted_ip}:{accepted_port}", locals_seen)
+        self.assertNotIn("0.0.0.0:0", locals_seen)
