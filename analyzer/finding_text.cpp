@@ -1,6 +1,7 @@
 #include "finding_text.h"
 
 #include <cctype>
+#include <map>
 #include <set>
 
 namespace connleak {
@@ -32,11 +33,24 @@ std::string peers_phrase(const std::vector<LeakInstance>& instances) {
   return " to " + std::to_string(peers.size()) + " peers (" + list + ")";
 }
 
-std::string socket_noun(const LeakInstance& i, size_t n) {
-  std::string what = i.protocol == "tcp" || i.protocol == "udp" ? i.protocol : i.family + " " + i.protocol;
-  for (auto& c : what) c = char(i.protocol == "tcp" || i.protocol == "udp" ? toupper(c) : c);
-  if (i.listening) what = "listening " + what;
-  return what + (n == 1 ? " socket" : " sockets");
+// "TCP", "UDP", "unix stream", "listening TCP"; "" when the kernel's answer
+// was not known ("other other" says nothing).
+std::string socket_kind(const LeakInstance& i) {
+  std::string what;
+  if (i.protocol == "tcp" || i.protocol == "udp") {
+    what = i.protocol == "tcp" ? "TCP" : "UDP";
+  } else {
+    for (const std::string& part : {i.family, i.protocol}) {
+      if (part.empty() || part == "other") continue;
+      what += (what.empty() ? "" : " ") + part;
+    }
+  }
+  if (i.listening) what = "listening" + (what.empty() ? std::string() : " " + what);
+  return what;
+}
+
+std::string kind_noun(const std::string& kind, size_t n) {
+  return (kind.empty() ? "" : kind + " ") + (n == 1 ? "socket" : "sockets");
 }
 
 std::string leak_message(const Finding& f, const Model& model, const std::vector<Leak>& group) {
@@ -48,9 +62,20 @@ std::string leak_message(const Finding& f, const Model& model, const std::vector
     return plural(n, "connection", "connections") + peers_phrase(f.instances) +
            verb + was(n) + " never closed";
   }
-  std::string where = first.listening && !first.local.empty() ? " on " + first.local : "";
-  return std::to_string(n) + " " + socket_noun(first, n) + where + " created here " + was(n) +
-         " never closed";
+  // The whole group's kinds, not the first instance's.
+  std::map<std::string, size_t> kinds;
+  for (const auto& i : f.instances) ++kinds[socket_kind(i)];
+  std::string noun;
+  if (kinds.size() == 1) {
+    noun = kind_noun(kinds.begin()->first, n);
+    if (first.listening && !first.local.empty() && n == 1) noun += " on " + first.local;
+  } else {
+    std::string parts;
+    for (const auto& [kind, count] : kinds)
+      parts += (parts.empty() ? "" : ", ") + std::to_string(count) + (kind.empty() ? " of unknown kind" : " " + kind);
+    noun = kind_noun("", n) + " (" + parts + ")";
+  }
+  return std::to_string(n) + " " + noun + " created here " + was(n) + " never closed";
 }
 
 // "2 sockets created here without close-on-exec lived on in /bin/sleep (pid 12)"

@@ -32,3 +32,13 @@ class KernelAddresses(ScenarioTest):
         self.assertIn(f"0.0.0.0:{unbound_port}", locals_seen)
         self.assertIn(f"{accepted_ip}:{accepted_port}", locals_seen)
         self.assertNotIn("0.0.0.0:0", locals_seen)
+
+
+class GroupMessages(ScenarioTest):
+    def test_a_group_names_the_kinds_of_all_its_sockets(self):
+        # Python makes every socket at the same C call site: one group.
+        program = "import os, socket\nkeep = [socket.socket(), socket.socket(), socket.socket(socket.AF_UNIX)]\nos._exit(0)\n"
+        run = connleak_run(["/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable,
+                            "-c", program])
+        messages = [f["message"] for f in run.report["findings"] if f["kind"] == "leaked-socket"]
+        self.assertIn("3 sockets (2 TCP, 1 unix stream) created here were never closed", messages)
