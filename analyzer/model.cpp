@@ -16,8 +16,8 @@
 
 namespace connleak {
 
-using detail::FdMap;
-using detail::ForkSnapshots;
+using detail::ForkKey;
+using detail::ForkRegistry;
 using detail::Replay;
 
 const std::vector<uint64_t>* Model::stack(const StackRef& ref) const {
@@ -147,22 +147,22 @@ void link_handovers(Model& model) {
     if (!s.inherited_at_start) continue;
     const auto* passed = passed_on_to(model, model.processes[size_t(s.process)]);
     if (!passed) continue;
-    if (auto it = passed->find(s.inode); it != passed->end()) model.handovers.push_back({it->second, int(i)});
+    auto it = passed->find(s.inode);
+    if (it == passed->end()) continue;
+    model.handovers.push_back({it->second, int(i)});
+    // Opened in the image that handed it on, not at this one's start.
+    SocketLife& to = model.sockets[i];
+    to.opened_mono_ns = std::min(to.opened_mono_ns, model.sockets[size_t(it->second)].opened_mono_ns);
   }
 }
 
 // Every fork child of a traced process starts a trace of its own that names
 // its parent's Fork record; a Fork record no trace names is a child whose
 // events are all missing.
-void note_untraced_children(Model& model, const ForkSnapshots& forks,
-                            const std::map<std::string, int>& process_of_trace, const std::vector<TraceFile>& traces) {
-  std::set<std::pair<std::string, uint64_t>> named;
-  for (const TraceFile& trace : traces) {
-    if (trace.header().origin == uint32_t(trace::Origin::kForked))
-      named.insert({parent_name(trace), trace.header().parent_fork_offset});
-  }
-  for (const auto& [fork, fds] : forks) {
-    if (named.count(fork)) continue;
+void note_untraced_children(Model& model, const ForkRegistry& forks,
+                            const std::map<std::string, int>& process_of_trace) {
+  for (const ForkKey& fork : forks.seen) {
+    if (forks.wanted.count(fork)) continue;
     auto parent = process_of_trace.find(fork.first);
     if (parent == process_of_trace.end()) continue;
     ProcessLife& p = model.processes[size_t(parent->second)];
@@ -172,55 +172,107 @@ void note_untraced_children(Model& model, const ForkSnapshots& forks,
   }
 }
 
+// The fds a fork child says it holds (its ForkFds record, among its first
+// records), if it had to say.
+std::optional<std::set<int>> listed_fork_fds(const TraceFile& child) {
+  std::optional<std::set<int>> listed;
+  int budget = 64;
+  child.scan_records([&](const RecordView& r) {
+    if (r.type() == trace::RecordType::kForkFds) {
+      const auto& rec = r.as<trace::ForkFds>();
+      auto* fds = reinterpret_cast<const int32_t*>(&rec + 1);
+      listed.emplace(fds, fds + rec.count);
+      return false;
+    }
+    return --budget > 0;
+  });
+  return listed;
+}
+
+ForkRegistry forks_named_by_children(const std::vector<TraceFile>& traces) {
+  ForkRegistry forks;
+  for (const TraceFile& trace : traces) {
+    if (trace.header().origin != uint32_t(trace::Origin::kForked)) continue;
+    forks.wanted[{parent_name(trace), trace.header().parent_fork_offset}] = listed_fork_fds(trace);
+  }
+  return forks;
+}
+
+// A socket several processes shared (fork, spawn) is leaked by the one
+// whose reference ended last, if that one ended without closing it; a
+// process that ended while another still held the socket leaked nothing.
+void decide_shared_sockets(Model& model) {
+  // Spawn and exec hand a socket on: one socket, one id.
+  std::vector<int> root(size_t(model.shared_ids));
+  for (size_t i = 0; i < root.size(); ++i) root[i] = int(i);
+  std::function<int(int)> find = [&](int id) { return root[size_t(id)] == id ? id : root[size_t(id)] = find(root[size_t(id)]); };
+  for (const Handover& h : model.handovers) {
+    SocketLife& from = model.sockets[size_t(h.from_socket)];
+    SocketLife& to = model.sockets[size_t(h.to_socket)];
+    if (from.shared_id < 0 || to.shared_id < 0) continue;
+    root[size_t(find(to.shared_id))] = find(from.shared_id);
+    from.shared = to.shared = true;
+  }
+  struct Last {
+    uint64_t at = 0;
+    int process = -1;
+    std::set<int> holders;
+  };
+  std::map<int, Last> last;  // by root id
+  auto note = [&](int id, int process, uint64_t at) {
+    Last& l = last[find(id)];
+    l.holders.insert(process);
+    if (l.process < 0 || at > l.at) l = {at, process, std::move(l.holders)};
+  };
+  for (const auto& [id, releases] : model.shared_releases)
+    for (const auto& [process, at] : releases) note(id, process, at);
+  for (const SocketLife& s : model.sockets)
+    if (s.shared && !s.recycled && s.end == SocketEnd::kOpen)
+      note(s.shared_id, s.process, model.processes[size_t(s.process)].end_mono_ns);
+  for (SocketLife& s : model.sockets) {
+    if (!s.shared || s.recycled || s.end != SocketEnd::kOpen) continue;
+    const Last& l = last[find(s.shared_id)];
+    if (l.process != s.process) {
+      s.end = SocketEnd::kHeldElsewhere;
+      s.held_on_by = l.process;
+      continue;
+    }
+    for (int holder : l.holders)
+      if (holder != s.process) s.shared_with.push_back(holder);
+  }
+}
+
 }  // namespace
 
 Model build_model(std::vector<TraceFile>& traces) {
   Model model;
-  ForkSnapshots fork_snapshots;
+  ForkRegistry forks = forks_named_by_children(traces);
   std::map<std::string, int> process_of_trace;
   for (size_t i : replay_order(traces)) {
     const TraceFile& trace = traces[i];
     model.processes.push_back(process_from_header(trace));
     int process = int(model.processes.size() - 1);
     process_of_trace[trace.name()] = process;
-    FdMap inherited;
+    Replay replay(model, process, forks);
     if (model.processes.back().forked) {
       std::string parent = parent_name(trace);
       auto parent_process = process_of_trace.find(parent);
-      auto snapshot = fork_snapshots.find({parent, trace.header().parent_fork_offset});
-      if (parent_process == process_of_trace.end() || snapshot == fork_snapshots.end()) {
+      auto state = forks.captured.find({parent, trace.header().parent_fork_offset});
+      if (parent_process == process_of_trace.end() || state == forks.captured.end()) {
         model.warnings.push_back(trace.name() + ": its parent's trace " + parent +
                                  " is missing; sockets it inherited are not known");
       } else {
         model.processes.back().parent = parent_process->second;
-        inherited = snapshot->second;
+        replay.inherit(std::move(state->second));
+        forks.captured.erase(state);
       }
     }
-    // A fork child's inherited sockets are its own copies from here on.
-    std::map<int, int> copies;
-    for (auto& [fd, ref] : inherited) {
-      auto [it, fresh] = copies.try_emplace(ref.socket, -1);
-      if (fresh) {
-        SocketLife copy = model.sockets[size_t(ref.socket)];
-        copy.process = process;
-        copy.inherited = true;
-        copy.end = SocketEnd::kOpen;
-        // The child's own counters records start from the parent's values.
-        copy.has_io_counters = false;
-        copy.bytes_sent = copy.bytes_received = copy.last_io_mono_ns = 0;
-        copy.open_fds.clear();
-        copy.fd_refs = 0;
-        model.sockets.push_back(std::move(copy));
-        it->second = int(model.sockets.size() - 1);
-      }
-      ref.socket = it->second;
-      ++model.sockets[size_t(ref.socket)].fd_refs;
-    }
-    Replay(model, process, std::move(inherited), fork_snapshots).run(trace);
+    replay.run(trace);
   }
-  note_untraced_children(model, fork_snapshots, process_of_trace, traces);
+  note_untraced_children(model, forks, process_of_trace);
   apply_reaped_children(model);
   link_handovers(model);
+  decide_shared_sockets(model);
   return model;
 }
 

@@ -57,6 +57,9 @@ enum class SocketEnd {
   kClosedAtExec,     // close-on-exec
   kPassedOnAtExec,   // survived exec into the next image
   kClosedUnseen,     // closed where the shim could not see (raw syscall, libc-internal)
+  // Still open when its process ended, while another process that shared
+  // it (fork, spawn) held it longer: that one's reference was the last.
+  kHeldElsewhere,
 };
 
 struct SocketLife {
@@ -94,6 +97,12 @@ struct SocketLife {
   uint64_t bytes_received = 0;
   uint64_t last_io_mono_ns = 0;  // 0 = no I/O
   int session = -1;  // the session that holds it (index into Model::sessions)
+  // One kernel socket seen by several processes (fork copies, a socket
+  // handed on by spawn) has one shared_id across them.
+  int shared_id = -1;
+  bool shared = false;  // copied into a fork child or handed on by spawn
+  int held_on_by = -1;  // kHeldElsewhere: the process whose reference outlived this one
+  std::vector<int> shared_with;  // a leaked copy: the other processes that held the socket
 };
 
 // A session: a libcurl handle, an OpenSSL SSL or SSL_CTX, or an annotated one.
@@ -111,6 +120,9 @@ struct SessionLife {
   uint64_t last_transfer_mono_ns = 0;
   uint64_t connections_opened = 0;  // connects by sockets it (or a session inside it) held
   bool alive_at_end = false;  // still live when its process ended
+  // A fork child's copy of its parent's session: the parent's object, not
+  // one the child created.
+  bool inherited = false;
 };
 
 // A socket that survived exec (or posix_spawn) into another image.
@@ -143,6 +155,11 @@ struct Model {
   std::vector<SocketLife> sockets;
   std::vector<int> free_sockets;
   size_t sockets_opened = 0;  // all the programs created (not inherited)
+  int shared_ids = 0;         // SocketLife::shared_id handed out so far
+  // Shared sockets (SocketLife::shared): every reference that ended, by
+  // shared_id, as (process index, time); a closed copy's slot is reused, so
+  // who held a socket last is decided from these.
+  std::map<int, std::vector<std::pair<int, uint64_t>>> shared_releases;
   std::vector<SessionLife> sessions;
   std::vector<Handover> handovers;
   std::vector<BadCloseEvent> bad_closes;

@@ -102,6 +102,7 @@ Json instance_json(const LeakInstance& inst) {
       {"session", session_ref_json(inst.session)},
       {"listening", inst.listening},
       {"inherited", inst.inherited},
+      {"shared_with", inst.shared_with},
   };
 }
 
@@ -142,6 +143,13 @@ Json fixed_json(const Report& report) {
   return fixed;
 }
 
+// Sockets it held at its end that another process held longer, and who.
+Json shared_at_end_json(const ProcessSummary& proc) {
+  Json list = Json::array();
+  for (const auto& shared : proc.shared_at_end) list.push_back({{"fd", shared.fd}, {"held_on_by", shared.held_on_by}});
+  return list;
+}
+
 Json process_json(const ProcessSummary& proc) {
   return Json{
       {"pid", proc.pid},
@@ -158,6 +166,7 @@ Json process_json(const ProcessSummary& proc) {
       {"lost_events", proc.lost_events},
       {"stacks_omitted", proc.stacks_omitted},
       {"untraced_children", proc.untraced_children},
+      {"shared_at_end", shared_at_end_json(proc)},
   };
 }
 

@@ -69,6 +69,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       s.from_socketpair = rec.h.flags & trace::kFlagSocketPair;
       s.received = rec.h.flags & trace::kFlagReceived;
       s.open_stack = {process_, rec.stack_id};
+      if (s.received) note_made_after_fork(rec.h.fd, index);
       return;
     }
     case RecordType::kAccept: {
@@ -94,6 +95,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
         s.domain = family;
         s.type = SOCK_STREAM;
       }
+      note_made_after_fork(rec.h.fd, index);
       return;
     }
     case RecordType::kConnect: {
@@ -171,12 +173,8 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       if (auto it = fds_.find(rec.h.fd); it != fds_.end()) it->second.cloexec = rec.h.flags & trace::kFlagCloexec;
       return;
     }
-    case RecordType::kFork: {
-      const auto& rec = r.as<trace::Fork>();
-      note_time(rec.ts);
-      snapshots_[{trace.name(), r.offset()}] = fds_;
-      return;
-    }
+    case RecordType::kFork: return on_fork(r, trace);
+    case RecordType::kForkFds: return on_fork_fds(r);
     case RecordType::kExec: {
       const auto& rec = r.as<trace::Exec>();
       note_time(rec.ts);
@@ -386,6 +384,7 @@ int Replay::open_socket(int fd, uint64_t ts, bool cloexec) {
     if (--sock(old).fd_refs == 0) {
       sock(old).end = SocketEnd::kClosedUnseen;
       sock(old).end_mono_ns = ts;
+      note_release(old, ts);
       recycle(old);
     }
   }
@@ -394,17 +393,28 @@ int Replay::open_socket(int fd, uint64_t ts, bool cloexec) {
   s.fd = fd;
   s.opened_mono_ns = ts;
   s.fd_refs = 1;
-  int index;
-  if (model_.free_sockets.empty()) {
-    model_.sockets.push_back(std::move(s));
-    index = int(model_.sockets.size() - 1);
-  } else {
-    index = model_.free_sockets.back();
-    model_.free_sockets.pop_back();
-    model_.sockets[size_t(index)] = std::move(s);
-  }
+  s.shared_id = model_.shared_ids++;
+  int index = place_socket(std::move(s));
   fds_[fd] = {index, cloexec};
   return index;
+}
+
+int Replay::place_socket(SocketLife s) {
+  if (model_.free_sockets.empty()) {
+    model_.sockets.push_back(std::move(s));
+    return int(model_.sockets.size() - 1);
+  }
+  int index = model_.free_sockets.back();
+  model_.free_sockets.pop_back();
+  model_.sockets[size_t(index)] = std::move(s);
+  return index;
+}
+
+// The end of one process's reference to a socket others share: who held it
+// last is decided from these (model.cpp).
+void Replay::note_release(int socket, uint64_t ts) {
+  const SocketLife& s = sock(socket);
+  if (s.shared) model_.shared_releases[s.shared_id].emplace_back(process_, ts);
 }
 
 void Replay::recycle(int socket) {
@@ -425,6 +435,7 @@ void Replay::release_fd(int fd, uint64_t ts) {
   if (--sock(socket).fd_refs == 0) {
     sock(socket).end = SocketEnd::kClosed;
     sock(socket).end_mono_ns = std::max(ts, sock(socket).opened_mono_ns);  // coarse close, fine accept
+    note_release(socket, sock(socket).end_mono_ns);
     // Kept while it is the last socket closed at this fd (a later double
     // close names it); the one it replaces there can go.
     auto [last, fresh] = last_closed_at_.try_emplace(fd, socket);
@@ -460,11 +471,13 @@ void Replay::finish() {
     s.end_mono_ns = p.end_mono_ns;
     if (p.end == ProcessEnd::kExit && !confirmed_.count(socket)) {
       s.end = SocketEnd::kClosedUnseen;  // the kernel said it was gone at exit
+      note_release(socket, p.end_mono_ns);
     } else if (p.end == ProcessEnd::kExec) {
       bool survives = std::any_of(fds.begin(), fds.end(), [&](int fd) { return !fds_[fd].cloexec; });
       s.end = survives ? SocketEnd::kPassedOnAtExec : SocketEnd::kClosedAtExec;
+      if (!survives) note_release(socket, p.end_mono_ns);
     } else {
-      s.end = SocketEnd::kOpen;
+      s.end = SocketEnd::kOpen;  // its release is the process's end: model.cpp notes it
     }
   }
 }

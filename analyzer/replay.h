@@ -20,15 +20,39 @@ struct FdRef {
 };
 using FdMap = std::map<int, FdRef>;
 
-// Fork snapshots: the fd table of a parent at its Fork record, by (trace
-// name, record offset); a fork child starts from it.
-using ForkSnapshots = std::map<std::pair<std::string, uint64_t>, FdMap>;
+// What a fork child starts with: copies of its parent's sockets and live
+// sessions as they were at the Fork record (the parent's own go on changing,
+// and their slots are reused once closed).
+struct ForkState {
+  std::vector<SocketLife> sockets;
+  FdMap fds;  // fd -> index into `sockets`
+  std::vector<SessionLife> sessions;
+  std::map<uint64_t, int> live_sessions;  // handle -> index into `sessions`
+  // For a child that lists the fds it really holds (ForkFds): sockets its
+  // parent recorded after the Fork record, made by a call that was in flight
+  // at the fork; the first one at each fd.
+  std::map<int, std::pair<SocketLife, bool>> made_after;  // fd -> (socket, cloexec)
+};
+
+// A Fork record: the parent's trace name and the record's offset. A fork
+// child's trace header names it.
+using ForkKey = std::pair<std::string, uint64_t>;
+
+struct ForkRegistry {
+  // The forks a child trace names, with the fds that child says it holds
+  // (nullopt: it did not need to say, the Fork record is exact).
+  std::map<ForkKey, std::optional<std::set<int>>> wanted;
+  std::map<ForkKey, ForkState> captured;  // until the child is replayed
+  std::set<ForkKey> seen;                 // every Fork record
+};
 
 // Replays one trace into the model.
 class Replay {
  public:
-  Replay(Model& model, int process, FdMap inherited, ForkSnapshots& fork_snapshots)
-      : model_(model), process_(process), fds_(std::move(inherited)), snapshots_(fork_snapshots) {}
+  Replay(Model& model, int process, ForkRegistry& forks) : model_(model), process_(process), forks_(forks) {}
+
+  // A fork child: starts with its own copies of what its parent held.
+  void inherit(ForkState state);
 
   void run(const TraceFile& trace) {
     trace.for_each_record([&](const RecordView& record) { apply(record, trace); });
@@ -52,11 +76,23 @@ class Replay {
   void on_session_begin(const RecordView& r);
   void on_session_event(const trace::SessionEvent& rec);
   void on_inherited_fd(const RecordView& r);
+  void on_fork(const RecordView& r, const TraceFile& trace);
+  ForkState capture() const;
+  void watch_after_fork(ForkState& state, const std::set<int>& listed);
+  void note_made_after_fork(int fd, int socket);
+  void on_fork_fds(const RecordView& r);
+  void note_release(int socket, uint64_t ts);
+  int adopt(SocketLife copy);
+  int place_socket(SocketLife s);
 
   Model& model_;
   int process_;
   FdMap fds_;
-  ForkSnapshots& snapshots_;
+  ForkRegistry& forks_;
+  // Captured fork states still looking for sockets made after their fork
+  // (see ForkState::made_after): fds still looked for.
+  std::vector<std::pair<ForkState*, std::set<int>>> watching_;
+  std::map<int, std::pair<SocketLife, bool>> made_after_fork_;  // a fork child's, from its ForkState
   uint64_t last_ts_ = 0;
   bool exec_pending_ = false;
   uint64_t exec_ts_ = 0;

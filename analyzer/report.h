@@ -31,6 +31,13 @@ struct ProcessSummary {
   // Children it forked that left no trace (none could be created, or it was
   // not among the inputs): their events are missing.
   uint64_t untraced_children = 0;
+  // Sockets it still held when it ended that another process (a parent, a
+  // sibling, a spawned child) held longer: not its leaks.
+  struct SharedAtEnd {
+    int fd = -1;
+    int held_on_by = 0;  // pid
+  };
+  std::vector<SharedAtEnd> shared_at_end;
 };
 
 // The report cannot speak for this process in full.
@@ -81,6 +88,9 @@ struct LeakInstance {
   std::string tcp_state;  // "ESTABLISHED", "CLOSE_WAIT", ... "" = unknown / not TCP
   bool listening = false;
   bool inherited = false;  // came from the parent across fork()
+  // Other processes that shared this socket (fork, spawn) and let go of it
+  // first: this one held the last reference.
+  std::vector<int> shared_with;  // pids
   std::optional<SessionRef> session;  // the session that held this socket
   std::optional<SessionFacts> session_facts;  // this instance is a session
 };

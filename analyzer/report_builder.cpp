@@ -66,6 +66,14 @@ ProcessSummary summarize(const ProcessLife& p) {
   return s;
 }
 
+void note_shared_at_end(const Model& model, Report& report) {
+  for (const SocketLife& s : model.sockets) {
+    if (s.recycled || s.end != SocketEnd::kHeldElsewhere) continue;
+    int fd = s.open_fds.empty() ? s.fd : s.open_fds.front();
+    report.processes[size_t(s.process)].shared_at_end.push_back({fd, model.processes[size_t(s.held_on_by)].pid});
+  }
+}
+
 // The connections a session still held when its process ended.
 std::vector<HeldConnection> held_connections(const Model& model, int session) {
   std::vector<HeldConnection> held;
@@ -115,6 +123,7 @@ LeakInstance instance_of(const Model& model, const Leak& leak) {
   i.tcp_state = tcp_state_name(s.tcp_state);
   i.listening = s.listening;
   i.inherited = s.inherited || s.inherited_at_start;
+  for (int holder : s.shared_with) i.shared_with.push_back(model.processes[size_t(holder)].pid);
   if (s.has_io_counters) {
     i.bytes_sent = s.bytes_sent;
     i.bytes_received = s.bytes_received;
@@ -189,6 +198,7 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
   Report report;
   report.tool_version = tool_version;
   for (const auto& p : model.processes) report.processes.push_back(summarize(p));
+  note_shared_at_end(model, report);
   std::sort(report.processes.begin(), report.processes.end(),
             [](const auto& a, const auto& b) { return a.start_ns < b.start_ns; });
 
@@ -233,7 +243,7 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
   count_findings(report);
   sum.sockets_opened = model.sockets_opened;
   sum.sessions_created = size_t(std::count_if(model.sessions.begin(), model.sessions.end(),
-                                              [](const SessionLife& s) { return s.parent < 0; }));
+                                              [](const SessionLife& s) { return s.parent < 0 && !s.inherited; }));
   sum.processes = model.processes.size();
   return report;
 }

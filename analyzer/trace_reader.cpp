@@ -47,6 +47,7 @@ size_t fixed_size(RecordType type) {
     case RecordType::kSessionBegin: return sizeof(trace::SessionBegin);
     case RecordType::kSessionEvent: return sizeof(trace::SessionEvent);
     case RecordType::kSocketOwner: return sizeof(trace::SocketOwner);
+    case RecordType::kForkFds: return sizeof(trace::ForkFds);
     case RecordType::kNone: break;
   }
   return 0;
@@ -72,6 +73,7 @@ size_t claimed_tail(const trace::RecordHeader& h) {
     case RecordType::kExec: return reinterpret_cast<const trace::Exec*>(base)->path_len;
     case RecordType::kSpawn: return reinterpret_cast<const trace::Spawn*>(base)->path_len;
     case RecordType::kSessionBegin: return reinterpret_cast<const trace::SessionBegin*>(base)->kind_len;
+    case RecordType::kForkFds: return sizeof(int32_t) * size_t(reinterpret_cast<const trace::ForkFds*>(base)->count);
     case RecordType::kInheritedFd: {
       // Two addresses: local (padded to 8), then a second tail with the peer.
       auto& r = *reinterpret_cast<const trace::InheritedFd*>(base);
@@ -170,6 +172,13 @@ void TraceFile::release_pages_before(uint64_t offset, uint64_t& released) const 
 }
 
 void TraceFile::for_each_record(const std::function<void(const RecordView&)>& visit) const {
+  scan_records([&](const RecordView& record) {
+    visit(record);
+    return true;
+  });
+}
+
+void TraceFile::scan_records(const std::function<bool(const RecordView&)>& visit) const {
   uint64_t offset = header().header_size;
   incomplete_ = 0;
   ended_cleanly_ = false;
@@ -192,7 +201,7 @@ void TraceFile::for_each_record(const std::function<void(const RecordView&)>& vi
       ++incomplete_;  // reserved, never published: the writer died mid-record
     } else if (h.type <= trace::kMaxRecordType) {
       if (RecordType(h.type) == RecordType::kProcessEnd) ended_cleanly_ = true;
-      visit(RecordView(&h, offset));
+      if (!visit(RecordView(&h, offset))) return;
     }
     offset += h.size;
   }

@@ -59,6 +59,9 @@ class TraceFile {
   // for a truncated or corrupt file. Records of unknown types (from a newer
   // writer) are skipped.
   void for_each_record(const std::function<void(const RecordView&)>& visit) const;
+  // Like for_each_record, but stops as soon as `visit` returns false (then
+  // without checking the rest of the file).
+  void scan_records(const std::function<bool(const RecordView&)>& visit) const;
   // Records reserved but never completed (the writer died mid-record).
   uint64_t incomplete_records() const { return incomplete_; }
   // True when the trace ends with a ProcessEnd record.

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#include "fork_gate.h"
 #include "hook_support.h"
 
 using namespace connleak::shim;
@@ -15,6 +16,7 @@ namespace {
 
 int close_common(int fd, FILE* stream) {
   if (!tracing_started()) return stream ? real::fclose()(stream) : real::close()(fd);
+  fork_gate::FdCall call;
   Tracker::CloseTicket ticket = tracker().begin_close(fd, stream != nullptr);
   int result = stream ? real::fclose()(stream) : real::close()(fd);
   ErrnoKeeper keep;
@@ -28,12 +30,21 @@ void after_dup(int old_fd, int new_fd, DupVia via, bool cloexec) {
   tracker().on_dup(old_fd, new_fd, via, cloexec);
 }
 
+int fcntl_setting(decltype(&::fcntl) real_fcntl, int fd, int cmd, void* arg);
+
 int fcntl_common(decltype(&::fcntl) real_fcntl, int fd, int cmd, void* arg) {
+  if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC) return fcntl_setting(real_fcntl, fd, cmd, arg);
+  if (!tracing_started()) return real_fcntl(fd, cmd, arg);
+  fork_gate::FdCall call;
+  int result = real_fcntl(fd, cmd, arg);
+  after_dup(fd, result, DupVia::kFcntl, cmd == F_DUPFD_CLOEXEC);
+  return result;
+}
+
+int fcntl_setting(decltype(&::fcntl) real_fcntl, int fd, int cmd, void* arg) {
   int result = real_fcntl(fd, cmd, arg);
   if (result < 0 || !tracing_started()) return result;
-  if (cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) {
-    after_dup(fd, result, DupVia::kFcntl, cmd == F_DUPFD_CLOEXEC);
-  } else if (cmd == F_SETFD) {
+  if (cmd == F_SETFD) {
     ErrnoKeeper keep;
     tracker().on_set_cloexec(fd, reinterpret_cast<uintptr_t>(arg) & FD_CLOEXEC);
   }
@@ -67,18 +78,24 @@ CONNLEAK_EXPORT int pipe2(int fds[2], int flags) {
 }
 
 CONNLEAK_EXPORT int dup(int fd) {
+  if (!tracing_started()) return real::dup()(fd);
+  fork_gate::FdCall call;
   int result = real::dup()(fd);
   after_dup(fd, result, DupVia::kDup, false);
   return result;
 }
 
 CONNLEAK_EXPORT int dup2(int old_fd, int new_fd) {
+  if (!tracing_started()) return real::dup2()(old_fd, new_fd);
+  fork_gate::FdCall call;
   int result = real::dup2()(old_fd, new_fd);
   after_dup(old_fd, result, DupVia::kDup2, false);
   return result;
 }
 
 CONNLEAK_EXPORT int dup3(int old_fd, int new_fd, int flags) {
+  if (!tracing_started()) return real::dup3()(old_fd, new_fd, flags);
+  fork_gate::FdCall call;
   int result = real::dup3()(old_fd, new_fd, flags);
   after_dup(old_fd, result, DupVia::kDup3, flags & O_CLOEXEC);
   return result;
@@ -103,8 +120,10 @@ CONNLEAK_EXPORT int fcntl64(int fd, int cmd, ...) {
 }
 
 CONNLEAK_EXPORT int close_range(unsigned first, unsigned last, int flags) {
+  if (!tracing_started()) return real::close_range()(first, last, flags);
+  fork_gate::FdCall call;
   int result = real::close_range()(first, last, flags);
-  if (tracing_started()) {
+  {
     ErrnoKeeper keep;
     tracker().on_close_range(first, last, flags, result == 0 ? 0 : errno);
   }
@@ -113,8 +132,10 @@ CONNLEAK_EXPORT int close_range(unsigned first, unsigned last, int flags) {
 
 // closefrom() cannot fail (glibc aborts if it cannot close).
 CONNLEAK_EXPORT void closefrom(int low_fd) {
+  if (!tracing_started()) return real::closefrom()(low_fd);
+  fork_gate::FdCall call;
   real::closefrom()(low_fd);
-  if (tracing_started()) {
+  {
     ErrnoKeeper keep;
     tracker().on_close_range(unsigned(low_fd < 0 ? 0 : low_fd), ~0U, 0, 0);
   }

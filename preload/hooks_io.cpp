@@ -12,6 +12,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "fork_gate.h"
 #include "hook_support.h"
 
 using namespace connleak::shim;
@@ -103,7 +104,10 @@ CONNLEAK_EXPORT ssize_t recvmsg(int fd, msghdr* message, int flags) {
   if (result >= 0 && tracing_started()) {
     ErrnoKeeper keep;
     tracker().on_io(fd, result, false);
-    if (message && message->msg_controllen) tracker().on_received_fds(message, flags);
+    if (message && message->msg_controllen) {
+      fork_gate::FdCall recording;
+      tracker().on_received_fds(message, flags);
+    }
   }
   return result;
 }
@@ -114,7 +118,10 @@ CONNLEAK_EXPORT int recvmmsg(int fd, mmsghdr* vector, unsigned int count, int fl
     ErrnoKeeper keep;
     counted_messages(fd, result, vector, false);
     for (int i = 0; i < result; ++i) {
-      if (vector[i].msg_hdr.msg_controllen) tracker().on_received_fds(&vector[i].msg_hdr, flags);
+      if (vector[i].msg_hdr.msg_controllen) {
+        fork_gate::FdCall recording;
+        tracker().on_received_fds(&vector[i].msg_hdr, flags);
+      }
     }
   }
   return result;

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "fork_gate.h"
 #include "hook_support.h"
 
 using namespace connleak::shim;
@@ -25,10 +26,15 @@ int accept_common(int listen_fd, sockaddr* addr, socklen_t* len, int flags, bool
   socklen_t own_len = sizeof(own);
   sockaddr* pass_addr = addr ? addr : reinterpret_cast<sockaddr*>(&own);
   socklen_t* pass_len = addr ? len : &own_len;
+  if (!tracing()) {
+    return is_accept4 ? real::accept4(caller)(listen_fd, addr, len, flags) : real::accept(caller)(listen_fd, addr, len);
+  }
+  fork_gate::BlockingFdCall in_flight;
   int fd = is_accept4 ? real::accept4(caller)(listen_fd, pass_addr, pass_len, flags)
                       : real::accept(caller)(listen_fd, pass_addr, pass_len);
-  if (fd >= 0 && tracing()) {
+  if (fd >= 0) {
     ErrnoKeeper keep;
+    fork_gate::FdCall recording;
     if (addr && getpeername(fd, reinterpret_cast<sockaddr*>(&own), &own_len) != 0) own_len = 0;
     tracker().on_accept(fd, listen_fd, reinterpret_cast<sockaddr*>(&own), own_len < sizeof(own) ? own_len : sizeof(own), flags);
   }
@@ -38,8 +44,10 @@ int accept_common(int listen_fd, sockaddr* addr, socklen_t* len, int flags, bool
 }  // namespace
 
 CONNLEAK_EXPORT int socket(int domain, int type, int protocol) {
+  if (!tracing()) return real::socket()(domain, type, protocol);
+  fork_gate::FdCall call;
   int fd = real::socket()(domain, type, protocol);
-  if (fd >= 0 && tracing()) {
+  if (fd >= 0) {
     ErrnoKeeper keep;
     tracker().on_socket(fd, domain, type, protocol);
   }
@@ -47,8 +55,10 @@ CONNLEAK_EXPORT int socket(int domain, int type, int protocol) {
 }
 
 CONNLEAK_EXPORT int socketpair(int domain, int type, int protocol, int fds[2]) {
+  if (!tracing()) return real::socketpair()(domain, type, protocol, fds);
+  fork_gate::FdCall call;
   int result = real::socketpair()(domain, type, protocol, fds);
-  if (result == 0 && tracing()) {
+  if (result == 0) {
     ErrnoKeeper keep;
     tracker().on_socketpair(fds, domain, type, protocol);
   }

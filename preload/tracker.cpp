@@ -158,7 +158,9 @@ Tracker::CloseTicket Tracker::begin_close(int fd, bool via_fclose) {
   fds_.untrack(fd, /*closed=*/true);
   ticket.record = writer_.reserve_for<trace::Close>(fd);
   if (ticket.record) {
-    ticket.record->ts = coarse_now_ns();
+    // The fine clock: which of the processes sharing a socket let go of it
+    // last is decided by these times (a coarse one can be a tick early).
+    ticket.record->ts = now_ns();
     ticket.record->h.flags = via_fclose ? trace::kFlagFclose : 0;
   }
   return ticket;

@@ -104,6 +104,7 @@ class Tracker {
   bool open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace);
   void write_process_info();
   void record_inherited_fds();
+  void record_fds_at_fork();
   void record_inherited_fd(int fd);
   void write_socket_open(int fd, int domain, int type, int protocol, uint8_t flags, uint32_t stack_id);
   void write_bind(int fd, const sockaddr* local, socklen_t len, int error);

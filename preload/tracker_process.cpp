@@ -10,6 +10,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "fork_gate.h"
 #include "loaded_objects.h"
 #include "real_functions.h"
 #include "record_helpers.h"
@@ -34,6 +35,11 @@ size_t read_proc_file(const char* path, char* buffer, size_t size) {
   }
   real::close()(fd);
   return total;
+}
+
+bool fd_cloexec(int fd) {
+  int flags = real::fcntl()(fd, F_GETFD, nullptr);
+  return flags > 0 && (flags & FD_CLOEXEC);
 }
 
 uint8_t tcp_state_of(int fd) {
@@ -121,6 +127,7 @@ void Tracker::write_process_info() {
 
 void Tracker::before_fork() {
   if (!active()) return;
+  fork_gate::before_fork();
   note_fork_prepare();
   stacks_.before_fork();
   t_pending_fork = writer_.reserve<trace::Fork>();
@@ -128,7 +135,9 @@ void Tracker::before_fork() {
 }
 
 void Tracker::after_fork_in_parent() {
+  if (!active()) return;
   stacks_.after_fork_in_parent();
+  fork_gate::after_fork_in_parent();
   trace::Fork* record = t_pending_fork;
   t_pending_fork = nullptr;
   if (!record) return;
@@ -146,6 +155,7 @@ void Tracker::after_fork_in_child() {
   // on.
   note_fork_child();
   stacks_.after_fork_in_child();
+  fork_gate::after_fork_in_child();
   trace::Fork* record = t_pending_fork;
   t_pending_fork = nullptr;
   uint64_t fork_offset = record ? writer_.offset_of(record) : 0;
@@ -161,8 +171,41 @@ void Tracker::after_fork_in_child() {
     TraceWriter::release(parent);
     return;
   }
+  if (fork_gate::child_must_list_fds()) record_fds_at_fork();
   move_counters_into_child_trace();
   TraceWriter::release(parent);
+}
+
+// The fork could not be exact (fork_gate.h): the sockets this child really
+// holds, from the kernel, and the fd table made to agree with them.
+void Tracker::record_fds_at_fork() {
+  constexpr int kMax = 4096;
+  static int32_t sockets[kMax];  // one fork child at a time starts here
+  uint32_t count = 0;
+  bool all = true;
+  for_each_open_fd([&](int fd) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return;
+    if (count == kMax) {
+      all = false;
+      return;
+    }
+    sockets[count++] = fd;
+  });
+  if (!all) return;  // the Fork record's state stands
+  for (uint32_t i = 0; i < count; ++i)
+    if (!fds_.is_tracked(sockets[i])) fds_.track(sockets[i], fd_cloexec(sockets[i]));
+  for (int fd = 0; fd <= fds_.max_fd(); ++fd) {
+    if (!fds_.is_tracked(fd)) continue;
+    bool listed = false;
+    for (uint32_t i = 0; i < count && !listed; ++i) listed = sockets[i] == fd;
+    if (!listed) fds_.untrack(fd);
+  }
+  auto* record = writer_.reserve<trace::ForkFds>(sizeof(int32_t) * count);
+  if (!record) return;
+  record->count = count;
+  memcpy(record + 1, sockets, sizeof(int32_t) * count);
+  writer_.publish(record, trace::RecordType::kForkFds);
 }
 
 // Each inherited socket that had done I/O gets a counters record in the
@@ -262,8 +305,7 @@ void Tracker::record_inherited_fds() {
 void Tracker::record_inherited_fd(int fd) {
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) return;
-  int fd_flags = real::fcntl()(fd, F_GETFD, nullptr);
-  bool cloexec = fd_flags > 0 && (fd_flags & FD_CLOEXEC);
+  bool cloexec = fd_cloexec(fd);
   sockaddr_storage local{}, peer{};
   socklen_t local_len = sizeof(local), peer_len = sizeof(peer);
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_len) != 0) local_len = 0;

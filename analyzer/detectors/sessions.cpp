@@ -8,8 +8,9 @@ std::vector<Leak> detect_leaked_sessions(const Model& model) {
   std::vector<Leak> leaks;
   for (size_t i = 0; i < model.sessions.size(); ++i) {
     const SessionLife& s = model.sessions[i];
-    // Objects a library made inside its own calls are its business.
-    if (!s.alive_at_end || s.parent >= 0) continue;
+    // Objects a library made inside its own calls are its business; a fork
+    // child's copy of its parent's session is the parent's.
+    if (!s.alive_at_end || s.parent >= 0 || s.inherited) continue;
     Leak leak;
     leak.kind = "leaked-session";
     leak.stack = s.stack;
@@ -26,7 +27,7 @@ std::vector<Leak> detect_session_churn(const Model& model, const DetectorOptions
     const SessionLife& s = model.sessions[i];
     // Churn costs connections: a session whose one transfer reused a
     // connection (a share handle's, a multi handle's pool) cost none.
-    if (s.parent < 0 && s.completed_transfers == 1 && s.connections_opened > 0)
+    if (s.parent < 0 && !s.inherited && s.completed_transfers == 1 && s.connections_opened > 0)
       single_use_by_site[model.stack_key(s.stack)].push_back(int(i));
   }
   std::vector<Leak> leaks;

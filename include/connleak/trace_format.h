@@ -98,8 +98,9 @@ enum class RecordType : uint8_t {
   kSessionBegin = 26,
   kSessionEvent = 27,
   kSocketOwner = 28,
+  kForkFds = 29,
 };
-inline constexpr uint16_t kMaxRecordType = 28;
+inline constexpr uint16_t kMaxRecordType = 29;
 
 // Most records are about one fd: it lives in the header, which keeps the
 // common records (socket, close) at 24 and 16 bytes.
@@ -268,6 +269,19 @@ struct Fork {
   int32_t error;
 };
 static_assert(sizeof(Fork) == 24);
+
+// The first record of a fork child whose parent had an fd-creating call
+// in flight at the fork (a blocking accept or recvmsg that the fork could
+// not wait for, or a call that did not finish in time): the socket fds the
+// child really holds, from the kernel. Without it, the Fork record's place
+// in the parent's trace defines the child's fds exactly.
+struct ForkFds {
+  RecordHeader h;
+  uint32_t count;
+  uint32_t reserved;
+  // int32_t fds[count];
+};
+static_assert(sizeof(ForkFds) == 16);
 
 // Written just before the image is replaced; ExecFailed follows if it was not.
 struct Exec {

@@ -210,7 +210,7 @@ TEST_CASE("a fork child starts with its parent's sockets and leaks only its own"
   parent.close(3);
   parent.end();
 
-  TraceBuilder child(dir.path(), 201, trace::Origin::kForked, parent.file_name(), fork_offset);
+  TraceBuilder child(dir.path(), 201, trace::Origin::kForked, parent.file_name(), fork_offset, parent.now() - 1000);
   child.socket(4, stack);  // a stack id the child inherited from the parent
   child.open_at_exit(3);
   child.open_at_exit(4);
@@ -225,6 +225,84 @@ TEST_CASE("a fork child starts with its parent's sockets and leaks only its own"
     CHECK(a.model.stack(s.open_stack)->front() == 0x42);
   }
   CHECK(leaked_fds(a) == std::vector<int>{3, 4});
+}
+
+TEST_CASE("a fork child starts from its parent's sockets as they were at the fork", "[model]") {
+  TempDir dir;
+  TraceBuilder parent(dir.path(), 210);
+  uint32_t listener_stack = parent.stack({0x10});
+  uint32_t first_stack = parent.stack({0x20});
+  uint32_t second_stack = parent.stack({0x30});
+  parent.socket(3, listener_stack);
+  parent.accept(4, 3, loopback(5001), first_stack);
+  uint64_t first_fork = parent.fork();
+  uint64_t first_fork_ns = parent.now();
+  parent.close(4);  // its slot in the model is reused by the next accept
+  parent.accept(4, 3, loopback(5002), second_stack);
+  uint64_t second_fork = parent.fork();
+  uint64_t second_fork_ns = parent.now();
+  parent.close(4);
+  parent.close(3);
+  parent.end();
+
+  std::vector<std::string> paths{parent.path()};
+  for (auto [pid, fork, start] : {std::tuple{211, first_fork, first_fork_ns}, {212, second_fork, second_fork_ns}}) {
+    TraceBuilder child(dir.path(), pid, trace::Origin::kForked, parent.file_name(), fork, start);
+    child.close(3);
+    child.open_at_exit(4);
+    child.end();
+    paths.push_back(child.path());
+  }
+  Analysis a = analyze(paths);
+  REQUIRE(a.leaks.size() == 2);
+  std::map<int, std::pair<std::string, uint64_t>> by_pid;  // pid -> peer, innermost frame
+  for (const auto& leak : a.leaks) {
+    const auto& s = a.model.sockets[size_t(leak.socket)];
+    CHECK(s.opened_mono_ns <= a.model.processes[size_t(s.process)].start_mono_ns);
+    by_pid[a.model.processes[size_t(s.process)].pid] = {format_address(s.peer), a.model.stack(s.open_stack)->front()};
+  }
+  CHECK(by_pid[211] == std::pair<std::string, uint64_t>{"127.0.0.1:5001", 0x20});
+  CHECK(by_pid[212] == std::pair<std::string, uint64_t>{"127.0.0.1:5002", 0x30});
+}
+
+TEST_CASE("a socket shared by fork is leaked only by the process that held it last", "[model]") {
+  TempDir dir;
+  TraceBuilder parent(dir.path(), 220);
+  parent.socket(3);
+  parent.listen(3);
+  uint64_t fork_offset = parent.fork();
+  TraceBuilder worker(dir.path(), 221, trace::Origin::kForked, parent.file_name(), fork_offset, parent.now());
+  worker.open_at_exit(3);  // the worker exits holding the listener...
+  worker.end();
+  SECTION("the parent still holds it, and closes it later: no leak") {
+    parent.tick_until(worker.now() + 1000);
+    parent.close(3);
+    parent.end();
+    Analysis a = analyze({parent.path(), worker.path()});
+    CHECK(a.leaks.empty());
+    const auto& copy = *std::find_if(a.model.sockets.begin(), a.model.sockets.end(), [&](const SocketLife& s) {
+      return s.end == SocketEnd::kHeldElsewhere;
+    });
+    CHECK(a.model.processes[size_t(copy.held_on_by)].pid == 220);
+  }
+  SECTION("the parent exits holding it last: the parent leaked it") {
+    parent.tick_until(worker.now() + 1000);
+    parent.open_at_exit(3);
+    parent.end();
+    Analysis a = analyze({parent.path(), worker.path()});
+    REQUIRE(a.leaks.size() == 1);
+    const auto& s = a.model.sockets[size_t(a.leaks[0].socket)];
+    CHECK(a.model.processes[size_t(s.process)].pid == 220);
+    REQUIRE(s.shared_with.size() == 1);
+    CHECK(a.model.processes[size_t(s.shared_with[0])].pid == 221);
+  }
+  SECTION("the parent closed it before the worker ended: the worker leaked it") {
+    parent.close(3);
+    parent.end();
+    Analysis a = analyze({parent.path(), worker.path()});
+    REQUIRE(a.leaks.size() == 1);
+    CHECK(a.model.processes[size_t(a.model.sockets[size_t(a.leaks[0].socket)].process)].pid == 221);
+  }
 }
 
 TEST_CASE("a fork child without its parent's trace is analysed alone, with a warning", "[model]") {

@@ -27,8 +27,8 @@ sockaddr_in loopback(uint16_t port) {
 }
 
 TraceBuilder::TraceBuilder(const std::string& dir, int pid, trace::Origin origin,
-                           const std::string& parent_trace, uint64_t fork_offset)
-    : dir_(dir) {
+                           const std::string& parent_trace, uint64_t fork_offset, uint64_t start_ns)
+    : dir_(dir), now_(start_ns) {
   trace::FileHeader h{};
   std::memcpy(h.magic, trace::kMagic, sizeof(h.magic));
   h.version = trace::kFormatVersion;
@@ -104,6 +104,13 @@ void TraceBuilder::accept(int fd, int listen_fd, const sockaddr_in& peer, uint32
   r->peer.addr_len = sizeof(peer);
   std::memcpy(&r->peer + 1, &peer, sizeof(peer));
   writer_.publish(r, trace::RecordType::kAccept);
+}
+
+void TraceBuilder::listen(int fd) {
+  auto* r = writer_.reserve_for<trace::Listen>(fd);
+  r->ts = tick();
+  r->backlog = 16;
+  writer_.publish(r, trace::RecordType::kListen);
 }
 
 void TraceBuilder::io_counters(int fd, uint64_t sent, uint64_t received, int64_t last_io_delta) {

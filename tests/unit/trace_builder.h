@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -31,7 +32,11 @@ sockaddr_in loopback(uint16_t port);
 class TraceBuilder {
  public:
   TraceBuilder(const std::string& dir, int pid, trace::Origin origin = trace::Origin::kStarted,
-               const std::string& parent_trace = "", uint64_t fork_offset = 0);
+               const std::string& parent_trace = "", uint64_t fork_offset = 0, uint64_t start_ns = 1'000'000);
+  // The time of the last record (a fork child starts after its parent's Fork).
+  uint64_t now() const { return now_; }
+  // Moves this trace's clock on (another process's records came between).
+  void tick_until(uint64_t ns) { now_ = std::max(now_, ns); }
   std::string file_name() const { return writer_.file_name(); }
   std::string path() const { return dir_ + "/" + file_name(); }
 
@@ -42,6 +47,7 @@ class TraceBuilder {
               int type = SOCK_STREAM);
   void connect(int fd, const sockaddr_in& peer, int error = 0, uint32_t stack = 0);
   void accept(int fd, int listen_fd, const sockaddr_in& peer, uint32_t stack = 0);
+  void listen(int fd);
   void close(int fd, int error = 0);
   // The counters record of fd's first I/O; its last I/O `last_io_delta` ns
   // from the previous record's time (negative: a coarse stamp, a tick early).
