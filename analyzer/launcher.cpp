@@ -3,18 +3,25 @@
 #include <elf.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <bit>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
 #include <mutex>
+#include <sstream>
 #include <string_view>
 #include <system_error>
 
@@ -500,6 +507,159 @@ std::string exec_error_message(const std::string& cmd, int err) {
   return "cannot run " + cmd + ": " + errno_text(err);
 }
 
+// ---------------------------------------------------------------------------
+// Descendants the command left behind
+// ---------------------------------------------------------------------------
+
+// Once the command has exited, these stop the wait for its descendants; the
+// other forwarded signals have nobody to go to and are dropped.
+constexpr std::array kStopSignals = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+// How often the wait looks again without being woken: SIGCHLD and the stop
+// signals wake it at once, unless another thread of the caller took them.
+constexpr auto kWaitSlice = std::chrono::milliseconds(250);
+
+// Makes this process a child subreaper for one launch and puts the previous
+// setting back. The bit is not inherited across fork, so the command does not
+// become one.
+class SubreaperScope {
+ public:
+  SubreaperScope() {
+    int previous = 0;
+    if (::prctl(PR_GET_CHILD_SUBREAPER, &previous, 0, 0, 0) == 0) previous_ = previous;
+    if (previous_ == 0) changed_ = ::prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0;
+  }
+  ~SubreaperScope() {
+    if (changed_) ::prctl(PR_SET_CHILD_SUBREAPER, previous_, 0, 0, 0);
+  }
+  SubreaperScope(const SubreaperScope&) = delete;
+  SubreaperScope& operator=(const SubreaperScope&) = delete;
+
+ private:
+  int previous_ = 0;
+  bool changed_ = false;
+};
+
+struct ProcEntry {
+  pid_t ppid = 0;
+  char state = '?';
+  std::string name;
+};
+
+// /proc/PID/stat: "PID (COMM) STATE PPID ..."; COMM may hold spaces and ')'.
+bool read_proc_stat(pid_t pid, ProcEntry& out) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(in, line)) return false;
+  size_t open = line.find('('), close = line.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return false;
+  out.name = line.substr(open + 1, close - open - 1);
+  std::istringstream rest(line.substr(close + 1));
+  return static_cast<bool>(rest >> out.state >> out.ppid);
+}
+
+// Every live (not yet zombie) process below `root`, in pid order.
+std::vector<RunningProcess> running_descendants(pid_t root) {
+  std::multimap<pid_t, std::pair<pid_t, ProcEntry>> by_parent;
+  std::error_code ec;
+  for (std::filesystem::directory_iterator it("/proc", ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.empty() || name.size() > 9 || name.find_first_not_of("0123456789") != std::string::npos) continue;
+    auto pid = static_cast<pid_t>(std::stol(name));
+    ProcEntry e;
+    if (read_proc_stat(pid, e)) by_parent.emplace(e.ppid, std::make_pair(pid, e));
+  }
+  std::vector<RunningProcess> out;
+  std::vector<pid_t> parents{root};
+  while (!parents.empty()) {
+    pid_t parent = parents.back();
+    parents.pop_back();
+    auto [begin, end] = by_parent.equal_range(parent);
+    for (auto it = begin; it != end; ++it) {
+      const auto& [pid, e] = it->second;
+      parents.push_back(pid);
+      if (e.state != 'Z' && e.state != 'X') out.push_back({pid, e.name});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.pid < b.pid; });
+  return out;
+}
+
+// Reaps every child that has exited. False once none is left at all.
+bool reap_exited_children() {
+  for (;;) {
+    int status = 0;
+    pid_t pid = ::waitpid(-1, &status, WNOHANG);
+    if (pid > 0) continue;
+    if (pid == 0) return true;
+    if (errno == EINTR) continue;
+    return false;  // ECHILD
+  }
+}
+
+// The first stop signal among the forwarding handler's parked signals.
+int take_parked_stop_signal() {
+  unsigned bits = g_pending.exchange(0);
+  for (int sig : kStopSignals)
+    if (bits & (1u << sig)) return sig;
+  return 0;
+}
+
+bool is_stop_signal(int sig) {
+  return std::find(kStopSignals.begin(), kStopSignals.end(), sig) != kStopSignals.end();
+}
+
+// After the command has been reaped: waits for the processes that were
+// re-parented to us (we are their subreaper) until none is left, a stop
+// signal arrives or the timeout passes. A signal that arrived between the
+// command's exit and this wait counts as well: it came after the command.
+void wait_for_descendants(const LaunchOptions& options, LaunchResult& result) {
+  if (!reap_exited_children()) return;  // nothing left behind: the usual case
+  using Clock = std::chrono::steady_clock;
+  const bool bounded = options.descendant_timeout.has_value();
+  const Clock::time_point deadline = Clock::now() + options.descendant_timeout.value_or(std::chrono::milliseconds(0));
+  if (options.on_waiting && options.descendant_timeout != std::chrono::milliseconds(0))
+    options.on_waiting(result, running_descendants(::getpid()));
+
+  // SIGCHLD and the forwarded signals are taken here with sigtimedwait; a
+  // blocked SIGCHLD stays pending even at SIG_DFL.
+  sigset_t wait_set = forwarded_set(), before;
+  sigaddset(&wait_set, SIGCHLD);
+  pthread_sigmask(SIG_BLOCK, &wait_set, &before);
+  for (;;) {
+    if (!reap_exited_children()) break;
+    if (int sig = take_parked_stop_signal()) {
+      result.wait_end = DescendantWait::kSignal;
+      result.stop_signal = sig;
+      break;
+    }
+    auto slice = std::chrono::nanoseconds(kWaitSlice);
+    if (bounded) {
+      auto left = deadline - Clock::now();
+      if (left <= Clock::duration::zero()) {
+        result.wait_end = DescendantWait::kTimeout;
+        break;
+      }
+      slice = std::min(slice, std::chrono::duration_cast<std::chrono::nanoseconds>(left));
+    }
+    timespec ts{};
+    ts.tv_sec = static_cast<time_t>(slice.count() / 1'000'000'000);
+    ts.tv_nsec = static_cast<long>(slice.count() % 1'000'000'000);
+    siginfo_t info{};
+    int sig = ::sigtimedwait(&wait_set, &info, &ts);
+    if (sig > 0 && is_stop_signal(sig)) {
+      result.wait_end = DescendantWait::kSignal;
+      result.stop_signal = sig;
+      break;
+    }
+    // SIGCHLD, a signal with nobody to go to, EAGAIN or EINTR: look again.
+  }
+  if (result.wait_end != DescendantWait::kAllEnded) result.still_running = running_descendants(::getpid());
+  // Forwarded signals still pending go to the handler, which parks them
+  // harmlessly, before the caller's handlers come back.
+  pthread_sigmask(SIG_SETMASK, &before, nullptr);
+}
+
 std::mutex g_launch_mutex;
 
 }  // namespace
@@ -527,6 +687,7 @@ LaunchResult launch_traced(const LaunchOptions& options) {
     throw LaunchError("cannot run " + options.argv[0] + ": pipe: " + errno_text(errno));
   Fd err_read(pipe_fds[0]), err_write(pipe_fds[1]);
 
+  SubreaperScope subreaper;  // before the fork: the command's orphans come to us
   ForwardingScope scope;
   pid_t pid = ::fork();
   if (pid < 0) throw LaunchError("cannot run " + options.argv[0] + ": fork: " + errno_text(errno));
@@ -548,6 +709,7 @@ LaunchResult launch_traced(const LaunchOptions& options) {
   scope.unpublish_child();
   LaunchResult result = decode_status(wait_for(pid));
   result.pid = pid;
+  wait_for_descendants(options, result);
   return result;
 }
 

@@ -2,6 +2,9 @@
 // command can be reached by LD_PRELOAD at all, and the spawn/wait/forward loop
 // behind `connleak run -- CMD`.
 #pragma once
+#include <chrono>
+#include <functional>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -26,10 +29,18 @@ struct LaunchError : std::runtime_error {
 // accepted unchecked: it may well be traceable, and refusing it would be worse.
 std::string check_traceable(const std::string& program);
 
-struct LaunchOptions {
-  std::vector<std::string> argv;  // command and arguments, argv[0] looked up in PATH
-  std::string shim_path;          // absolute path of libconnleak.so
-  std::string output_dir;         // where the shim writes traces (exported as CONNLEAK_OUTPUT_DIR)
+// A process the command left behind (a daemon's double fork, a background
+// job) that was still running when the launcher stopped waiting for it.
+struct RunningProcess {
+  int pid = 0;
+  std::string name;  // the kernel's short name for it (comm), e.g. "sleep"
+};
+
+// Why the launcher stopped waiting for the command's descendants.
+enum class DescendantWait {
+  kAllEnded,  // none was left (or none was there)
+  kSignal,    // SIGINT, SIGTERM, SIGHUP or SIGQUIT after the command had exited
+  kTimeout,   // LaunchOptions::descendant_timeout passed
 };
 
 struct LaunchResult {
@@ -37,9 +48,27 @@ struct LaunchResult {
   int exit_code = 0;  // the command's exit status, or 128+signal when it was killed by a signal
   bool signaled = false;
   int signal = 0;
+  DescendantWait wait_end = DescendantWait::kAllEnded;
+  int stop_signal = 0;  // the signal that stopped the wait (kSignal)
+  // The command's descendants still running when the wait stopped, in pid
+  // order; empty when all had ended. Their traces have no end yet.
+  std::vector<RunningProcess> still_running;
 };
 
-// Runs the command with the shim preloaded and waits for it.
+struct LaunchOptions {
+  std::vector<std::string> argv;  // command and arguments, argv[0] looked up in PATH
+  std::string shim_path;          // absolute path of libconnleak.so
+  std::string output_dir;         // where the shim writes traces (exported as CONNLEAK_OUTPUT_DIR)
+  // How long to wait, once the command has exited, for the processes it
+  // left running; nullopt: until they end (or a stop signal). 0: not at all.
+  std::optional<std::chrono::milliseconds> descendant_timeout;
+  // Called once when the command has exited (command: its pid and status)
+  // while descendants still run and the launcher is about to wait for them.
+  std::function<void(const LaunchResult& command, const std::vector<RunningProcess>& running)> on_waiting;
+};
+
+// Runs the command with the shim preloaded and waits for it, then for every
+// process it left behind.
 // - LD_PRELOAD = shim_path prepended (':'-joined) to any existing LD_PRELOAD;
 //   CONNLEAK_OUTPUT_DIR = output_dir; everything else inherited. Throws
 //   LaunchError if shim_path contains a space or ':' or does not exist.
@@ -50,6 +79,16 @@ struct LaunchResult {
 // - The child starts with the signal mask and ignored signals the caller had,
 //   exactly as if it had been exec'd directly (so `connleak run -- CMD &` keeps
 //   SIGINT ignored like a shell background job would).
+// - Descendants: for the call, this process is a child subreaper
+//   (PR_SET_CHILD_SUBREAPER; restored afterwards, and not inherited by the
+//   command), so processes orphaned below the command (a daemon that forked
+//   twice and setsid()) become its children instead of init's. Once the
+//   command has exited, they are reaped until none is left, the first SIGINT,
+//   SIGTERM, SIGHUP or SIGQUIT arrives (no longer forwarded: nobody else is
+//   signalled), or descendant_timeout passes; the ones still running are
+//   listed in the result. Only processes are waited for, never pipes.
+//   Precondition: the caller has no children of its own that it waits for
+//   (connleak has none); any child of this process is waited for and reaped.
 // Calls are serialized: the forwarding state is process-wide.
 LaunchResult launch_traced(const LaunchOptions& options);
 

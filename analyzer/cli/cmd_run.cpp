@@ -1,5 +1,7 @@
 // `connleak run -- COMMAND`: runs COMMAND with the shim preloaded, waits for
-// it, then reports on every process it started.
+// it and for the processes it left running, then reports on every process it
+// started.
+#include <signal.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -73,6 +75,61 @@ void leave_out_earlier_traces(const fs::path& dir, const std::set<std::string>& 
   options.skip_traces = earlier;
 }
 
+// "pid 4711 (sleep), pid 4712 (worker)", the first few only.
+std::string process_list(const std::vector<RunningProcess>& running) {
+  constexpr size_t kNamed = 8;
+  std::string out;
+  for (size_t i = 0; i < running.size() && i < kNamed; ++i) {
+    if (i) out += ", ";
+    out += "pid " + std::to_string(running[i].pid) + " (" + running[i].name + ")";
+  }
+  if (running.size() > kNamed) out += ", and " + std::to_string(running.size() - kNamed) + " more";
+  return out;
+}
+
+std::string processes(size_t n) { return n == 1 ? "1 process" : std::to_string(n) + " processes"; }
+
+std::string signal_name(int sig) {
+  switch (sig) {
+    case SIGINT: return "SIGINT";
+    case SIGTERM: return "SIGTERM";
+    case SIGHUP: return "SIGHUP";
+    case SIGQUIT: return "SIGQUIT";
+    default: return "signal " + std::to_string(sig);
+  }
+}
+
+std::string duration_text(std::chrono::milliseconds d) {
+  if (d.count() % 1000 == 0) return std::to_string(d.count() / 1000) + "s";
+  return std::to_string(d.count()) + "ms";
+}
+
+// Said once COMMAND has exited while processes it started still run.
+void note_waiting(const RunOptions& options, const LaunchResult& exited, const std::vector<RunningProcess>& running) {
+  std::string how = exited.signaled ? "was killed by " + signal_name(exited.signal)
+                                    : "exited with status " + std::to_string(exited.exit_code);
+  std::string who = "the processes it left running";
+  if (!running.empty()) who = "the " + processes(running.size()) + " it left running: " + process_list(running);
+  std::string bound;
+  if (options.descendant_timeout) bound = "at most " + duration_text(*options.descendant_timeout) + "; ";
+  spdlog::info("{} {}; waiting for {} ({}Ctrl-C stops waiting)", options.command.front(), how, who, bound);
+}
+
+// Processes still running have no end in their traces: the report judges
+// them as if they had ended there, so what they still hold reads as leaked.
+void note_still_running(const LaunchResult& result, const RunOptions& options) {
+  if (result.still_running.empty()) return;
+  std::string why = "on " + signal_name(result.stop_signal);
+  if (result.wait_end == DescendantWait::kTimeout)
+    why = "after --descendant-timeout " + duration_text(options.descendant_timeout.value_or(std::chrono::milliseconds(0)));
+  bool one = result.still_running.size() == 1;
+  spdlog::warn("stopped waiting {} with {} still running: {}; {} findings are incomplete: {} not ended, so the "
+               "sockets {} still {} are reported as if {} had exited",
+               why, processes(result.still_running.size()), process_list(result.still_running),
+               one ? "its" : "their", one ? "it has" : "they have", one ? "it" : "they", one ? "holds" : "hold",
+               one ? "it" : "they");
+}
+
 int launch_exit_code(const std::string& message) {
   if (message.find("command not found") != std::string::npos ||
       message.find("No such file or directory") != std::string::npos) {
@@ -101,7 +158,12 @@ int run_command(const RunOptions& options) {
     fs::path shim = find_shim();
     output_dir = make_output_dir(options.output_dir);
     earlier = trace_names_in(output_dir);
-    result = launch_traced({options.command, shim.string(), output_dir.string()});
+    LaunchOptions launch{options.command, shim.string(), output_dir.string()};
+    launch.descendant_timeout = options.descendant_timeout;
+    launch.on_waiting = [&](const LaunchResult& exited, const std::vector<RunningProcess>& running) {
+      note_waiting(options, exited, running);
+    };
+    result = launch_traced(launch);
   } catch (const LaunchError& e) {
     spdlog::error("{}", e.what());
     return launch_exit_code(e.what());
@@ -114,6 +176,7 @@ int run_command(const RunOptions& options) {
   } else {
     root.exit_status = result.exit_code;
   }
+  note_still_running(result, options);
   try {
     prepared.root = root;
     leave_out_earlier_traces(output_dir, earlier, prepared);

@@ -4,6 +4,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -47,9 +48,16 @@ void emit_report(const AnalysisResult& result, const ReportOptions& options, boo
 // The --error-exitcode verdict: the code when error findings exist.
 std::optional<int> error_exit(const Report& report, const ReportOptions& options);
 
+// "500ms", "10s", "1.5s", "2m", "1h", or a plain number of seconds;
+// nullopt for anything else (negative, no number, an unknown unit).
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
+
 struct RunOptions {
   ReportOptions report;
   std::string output_dir;
+  // After COMMAND exits, how long to wait for the processes it left running;
+  // nullopt: until they end (the first SIGINT/SIGTERM stops waiting).
+  std::optional<std::chrono::milliseconds> descendant_timeout;
   std::vector<std::string> command;
 };
 int run_command(const RunOptions& options);

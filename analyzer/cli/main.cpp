@@ -31,6 +31,16 @@ int main(int argc, char** argv) {
   add_report_options(*run_cmd, run.report);
   run_cmd->add_option("--output-dir", run.output_dir, "Where traces go (default: a fresh directory here)")
       ->type_name("DIR");
+  std::string descendant_timeout;
+  run_cmd
+      ->add_option("--descendant-timeout", descendant_timeout,
+                   "After COMMAND exits, wait at most this long for the processes it left running "
+                   "(default: until they end; Ctrl-C stops waiting)")
+      ->type_name("DURATION")
+      ->check([](const std::string& text) {
+        return parse_duration(text) ? std::string()
+                                    : "expected a duration such as 500ms, 10s or 2m, not '" + text + "'";
+      });
   run_cmd->add_option("command", run.command, "The command to trace, after --")->required();
   run_cmd->positionals_at_end();
 
@@ -45,6 +55,9 @@ int main(int argc, char** argv) {
     int code = app.exit(e);
     return code == 0 ? 0 : kExitBadInput;
   }
-  if (run_cmd->parsed()) return run_command(run);
+  if (run_cmd->parsed()) {
+    if (!descendant_timeout.empty()) run.descendant_timeout = parse_duration(descendant_timeout);
+    return run_command(run);
+  }
   return report_command(report);
 }

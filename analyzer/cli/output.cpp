@@ -1,6 +1,9 @@
 #include <algorithm>
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -34,6 +37,32 @@ void add_report_options(CLI::App& command, ReportOptions& options) {
                      "session-churn: this many single-transfer sessions from one call site (default 3)")
       ->type_name("N")
       ->check(CLI::Range(2, 1000000));
+}
+
+std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
+  // strtod would also take "inf", "nan" and hexadecimal.
+  if (text.empty() || !(std::isdigit(static_cast<unsigned char>(text[0])) || text[0] == '.') ||
+      text.find_first_of("xX") != std::string::npos)
+    return std::nullopt;
+  char* end = nullptr;
+  double value = std::strtod(text.c_str(), &end);
+  std::string unit(end);
+  double ms_per_unit = 0;
+  if (unit.empty() || unit == "s") {
+    ms_per_unit = 1000;
+  } else if (unit == "ms") {
+    ms_per_unit = 1;
+  } else if (unit == "m" || unit == "min") {
+    ms_per_unit = 60'000;
+  } else if (unit == "h") {
+    ms_per_unit = 3'600'000;
+  } else {
+    return std::nullopt;
+  }
+  double ms = value * ms_per_unit;
+  // A week is past any useful wait; larger numbers would overflow.
+  if (!std::isfinite(ms) || ms < 0 || ms > 7 * 24 * 3'600'000.0) return std::nullopt;
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(ms)));
 }
 
 AnalysisOptions analysis_options(const ReportOptions& options) {

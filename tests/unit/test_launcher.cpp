@@ -4,7 +4,9 @@
 #include <link.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <bit>
@@ -20,10 +22,12 @@
 #include "launcher.h"
 
 using connleak::check_traceable;
+using connleak::DescendantWait;
 using connleak::launch_traced;
 using connleak::LaunchError;
 using connleak::LaunchOptions;
 using connleak::LaunchResult;
+using connleak::RunningProcess;
 namespace fs = std::filesystem;
 
 namespace {
@@ -421,4 +425,99 @@ TEST_CASE("launch_traced reaps its child even when SIGCHLD is ignored", "[launch
   ::sigaction(SIGCHLD, &caller, &after);
   CHECK(r.exit_code == 4);
   CHECK(after.sa_handler == SIG_IGN);
+}
+
+// ---------------------------------------------------------------------------
+// launch_traced: what the command leaves running
+// ---------------------------------------------------------------------------
+
+namespace {
+
+int subreaper_bit() {
+  int bit = -1;
+  ::prctl(PR_GET_CHILD_SUBREAPER, &bit, 0, 0, 0);
+  return bit;
+}
+
+int read_pid(const std::string& path) {
+  std::ifstream in(path);
+  int pid = 0;
+  in >> pid;
+  return pid;
+}
+
+// What the launcher stopped waiting for is this process's child now.
+void end_left_over(const LaunchResult& r) {
+  for (const RunningProcess& p : r.still_running) {
+    ::kill(p.pid, SIGKILL);
+    ::waitpid(p.pid, nullptr, 0);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("launch_traced waits for the processes the command left running", "[launcher]") {
+  TempDir dir;
+  std::string shim = fake_shim(dir);
+  std::string marker = dir / "done";
+  // The background job outlives the shell: the marker exists at return only
+  // if the launcher waited for it, however long it took.
+  bool noted = false;
+  LaunchOptions options{{"/bin/sh", "-c", "(sleep 0.3; : > " + marker + ") & exit 3"}, shim, dir.path};
+  options.on_waiting = [&](const LaunchResult& command, const std::vector<RunningProcess>&) {
+    noted = command.exit_code == 3;
+  };
+  LaunchResult r = launch_traced(options);
+  CHECK(r.exit_code == 3);
+  CHECK(r.wait_end == DescendantWait::kAllEnded);
+  CHECK(r.still_running.empty());
+  CHECK(fs::exists(marker));
+  CHECK(noted);
+  CHECK(subreaper_bit() == 0);
+}
+
+TEST_CASE("launch_traced stops waiting at the timeout and names what still runs", "[launcher]") {
+  TempDir dir;
+  std::string shim = fake_shim(dir);
+  std::string pidfile = dir / "pid";
+  LaunchOptions options{{"/bin/sh", "-c", "sleep 300 & echo $! > " + pidfile + "; exit 6"}, shim, dir.path};
+  options.descendant_timeout = std::chrono::milliseconds(0);
+  bool noted = false;
+  options.on_waiting = [&](const LaunchResult&, const std::vector<RunningProcess>&) { noted = true; };
+  LaunchResult r = launch_traced(options);
+  end_left_over(r);
+  CHECK(r.exit_code == 6);
+  CHECK(r.wait_end == DescendantWait::kTimeout);
+  REQUIRE(r.still_running.size() == 1);
+  CHECK(r.still_running[0].pid == read_pid(pidfile));
+  CHECK_FALSE(noted);  // a zero timeout does not wait, so there is no wait to announce
+  CHECK(subreaper_bit() == 0);
+}
+
+TEST_CASE("launch_traced ends the wait at a stop signal after the command exited", "[launcher]") {
+  TempDir dir;
+  std::string shim = fake_shim(dir);
+  std::string pidfile = dir / "pid";
+  LaunchOptions options{{"/bin/sh", "-c", "sleep 300 & echo $! > " + pidfile}, shim, dir.path};
+  options.descendant_timeout = std::chrono::seconds(60);  // a failure ends as one, not as a hang
+  std::promise<std::vector<RunningProcess>> waiting;
+  std::future<std::vector<RunningProcess>> waiting_for = waiting.get_future();
+  options.on_waiting = [&](const LaunchResult&, const std::vector<RunningProcess>& running) {
+    waiting.set_value(running);
+  };
+  auto launched = std::async(std::launch::async, [&] { return launch_traced(options); });
+  REQUIRE(waiting_for.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+  std::vector<RunningProcess> announced = waiting_for.get();
+  // The forwarding handler is in place for as long as the wait lasts.
+  REQUIRE(::kill(::getpid(), SIGTERM) == 0);
+  LaunchResult r = launched.get();
+  end_left_over(r);
+  int sleeper = read_pid(pidfile);
+  REQUIRE(announced.size() == 1);
+  CHECK(announced[0].pid == sleeper);
+  CHECK(r.exit_code == 0);
+  CHECK(r.wait_end == DescendantWait::kSignal);
+  CHECK(r.stop_signal == SIGTERM);
+  REQUIRE(r.still_running.size() == 1);
+  CHECK(r.still_running[0].pid == sleeper);
 }
