@@ -65,6 +65,7 @@ AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const Anal
     count_findings(result.report);
   }
   if (options.baseline) apply_baseline(result.report, *options.baseline);
+  if (options.gen_suppressions) generate_suppressions(result.report);
   result.warnings = model.warnings;
   for (const auto& p : model.processes) {
     if (p.lost_events) {

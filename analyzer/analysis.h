@@ -33,6 +33,9 @@ struct AnalysisOptions {
   DetectorOptions detectors;
   std::vector<SuppressionRule> suppressions;
   std::optional<std::vector<FixedFinding>> baseline;
+  // --gen-suppressions: give each (unsuppressed) finding the rule that
+  // would suppress it (Finding::generated_suppression).
+  bool gen_suppressions = false;
   // Trace file names (no directory) found in input directories but not to be
   // read: an earlier run's, in a reused output directory.
   std::set<std::string> skip_traces;

@@ -123,6 +123,8 @@ Json finding_json(const Finding& finding) {
       {"fingerprint", finding.fingerprint},
   };
   if (!finding.baseline_state.empty()) json["baseline_state"] = finding.baseline_state;
+  // Only with --gen-suppressions; null when no rule can match the finding.
+  if (finding.generated_suppression) json["suppression"] = string_or_null(finding.generated_suppression->rule);
   return json;
 }
 

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "render.h"
+#include "suppressions.h"
 
 namespace connleak {
 namespace {
@@ -218,6 +219,9 @@ void render_text(const Report& report, std::ostream& out, bool color) {
   if (report.findings.empty())
     out << (lost ? "connleak: no leaks found in the events recorded from " : "connleak: no leaks found in ")
         << plural(report.summary.processes, "process", "processes") << '\n';
+  // --gen-suppressions: all rules in one block that is a suppressions file
+  // as it stands (comments and rules only), to copy whole or in part.
+  out << suppressions_file_text(report);
   render_suppressions(report, out);
   render_fixed(report, out);
   render_lost_events(report, out);

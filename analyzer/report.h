@@ -72,6 +72,16 @@ struct SessionFacts {
   std::vector<HeldConnection> connections;
 };
 
+// With --gen-suppressions: the rule that would suppress a finding, and why
+// it is what it is (for the comment lines that go with it).
+struct GeneratedSuppression {
+  std::string rule;          // "leaked-connection:^open_conn$"; "" when no rule can (no stack)
+  int frame = -1;            // the stack frame the pattern names
+  bool by_module = false;    // that frame has no function name: the pattern names its module
+  bool wildcarded = false;   // characters a pattern cannot spell ('*', '#') became '*'
+  size_t also_matches = 0;   // other findings of the report the rule matches too
+};
+
 // One leaked object (a socket or a session) behind a finding.
 struct LeakInstance {
   int pid = 0;
@@ -109,6 +119,7 @@ struct Finding {
   std::vector<int> pids;     // sorted, unique
   std::vector<std::string> executables;  // sorted, unique
   std::vector<LeakInstance> instances;
+  std::optional<GeneratedSuppression> generated_suppression;  // only with --gen-suppressions
   size_t count() const { return instances.size(); }
 };
 

@@ -27,6 +27,7 @@ struct ReportOptions {
   std::optional<int> error_exitcode;
   bool include_inherited = false;
   std::vector<std::string> suppressions;
+  bool gen_suppressions = false;
   std::string baseline;
   std::string source_root;
   int churn_threshold = 3;

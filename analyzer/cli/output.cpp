@@ -27,6 +27,8 @@ void add_report_options(CLI::App& command, ReportOptions& options) {
   command.add_option("--suppressions", options.suppressions, "Suppressions file (KIND:PATTERN lines); repeatable")
       ->type_name("FILE")
       ->allow_extra_args(false);
+  command.add_flag("--gen-suppressions", options.gen_suppressions,
+                   "Print, for each finding, the suppression rule that would silence it");
   command.add_option("--baseline", options.baseline,
                      "A previous JSON report: only findings not in it count toward --error-exitcode")
       ->type_name("OLD.json");
@@ -70,6 +72,7 @@ AnalysisOptions analysis_options(const ReportOptions& options) {
   analysis.detectors.include_inherited = options.include_inherited;
   analysis.detectors.churn_threshold = options.churn_threshold;
   analysis.suppressions = load_suppressions(options.suppressions);
+  analysis.gen_suppressions = options.gen_suppressions;
   if (!options.baseline.empty()) analysis.baseline = load_baseline(options.baseline);
   return analysis;
 }
@@ -83,18 +86,35 @@ void render_report(const Report& report, const ReportOptions& options, std::ostr
   render(report, options.format, settings, out);
 }
 
+namespace {
+
+// The text and JSON reports carry the generated rules; the other formats
+// have no place for them. The rules also go to stderr when the report goes
+// to a file, so that the terminal or CI log shows them, as it shows the
+// SUMMARY line.
+void print_generated_suppressions(const Report& report, const ReportOptions& options) {
+  if (!options.gen_suppressions) return;
+  bool in_report = options.format == "text" || options.format == "json";
+  if (in_report && options.report_file.empty()) return;
+  std::cerr << suppressions_file_text(report);
+}
+
+}  // namespace
+
 void emit_report(const AnalysisResult& result, const ReportOptions& options, bool default_to_stderr) {
   for (const auto& warning : result.warnings) spdlog::warn("{}", warning);
   if (options.report_file.empty()) {
     std::ostream& out = default_to_stderr ? std::cerr : std::cout;
     render_report(result.report, options, out);
     out.flush();
+    print_generated_suppressions(result.report, options);
     return;
   }
   std::ofstream file(options.report_file, std::ios::trunc);
   if (file) render_report(result.report, options, file);
   file.flush();
   if (!file) throw TraceError(options.report_file + ": cannot write the report");
+  print_generated_suppressions(result.report, options);
   // A CI log always shows the verdict, wherever the report went.
   std::cerr << summary_line(result.report) << "\n";
 }
