@@ -126,6 +126,9 @@ class ForkWhileThreadsChurn(ScenarioTest):
         self.assertEqual(run.returncode, 0, run.stderr)
         kernel = collections.defaultdict(dict)  # pid -> inode -> (fds, (domain, type))
         for line in run.stdout.splitlines():
+            if line.startswith("forked "):
+                kernel[int(line.split()[1])]  # a child, with or without sockets
+                continue
             _, pid, fd, domain, type_, inode = line.split()
             fds, kind = kernel[int(pid)].setdefault(inode, (set(), (int(domain), int(type_))))
             fds.add(int(fd))

@@ -1,7 +1,7 @@
 /* 8 threads create, dup and close sockets (each its own family and type,
  * from its own function) while the main thread forks children. Each child
- * prints the sockets the kernel says it holds ("child PID FD DOMAIN TYPE
- * INODE" lines), then waits, holding them, until the parent has closed all
+ * prints "forked PID", then the sockets the kernel says it holds ("child PID
+ * FD DOMAIN TYPE INODE" lines), then waits, holding them, until the parent has closed all
  * of its own: every child ends holding the last reference to what it
  * inherited. argv[1]: how many children. */
 #include <dirent.h>
@@ -66,7 +66,7 @@ static void *(*const churners[])(void *) = {
 /* In the child: the sockets the kernel says it holds, in one write. */
 static void print_own_sockets(void) {
   char out[65536];
-  size_t used = 0;
+  size_t used = (size_t)snprintf(out, sizeof(out), "forked %d\n", (int)getpid());
   DIR *dir = opendir("/proc/self/fd");
   must(dir != NULL, "opendir");
   for (struct dirent *e; (e = readdir(dir));) {
