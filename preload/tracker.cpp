@@ -87,6 +87,9 @@ void Tracker::on_connected(int fd, const sockaddr* peer, socklen_t len, int erro
 }
 
 void Tracker::on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t len, int flags) {
+  // A listener the shim never saw made (a raw system call): what the kernel
+  // says of it, so the accepted socket gets its family and type.
+  if (!fds_.is_tracked(listen_fd)) record_inherited_fd(listen_fd);
   bool cloexec = flags & SOCK_CLOEXEC;
   if (!fds_.track(fd, cloexec)) return count_lost(trace::LostReason::kFdTooLarge);
   auto* record = writer_.reserve_for<trace::Accept>(fd, address_bytes(peer, len));

@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -35,6 +36,33 @@ size_t read_proc_file(const char* path, char* buffer, size_t size) {
   }
   real::close()(fd);
   return total;
+}
+
+// The executable as the user ran it: the path given to execve (AT_EXECFN),
+// made absolute, where it names the running file; so `redis-server`, not
+// the `redis-check-rdb` its symlink points to. Otherwise (a script, whose
+// path names the script and not its interpreter) /proc/self/exe.
+ssize_t executable_as_run(char* out, size_t size) {
+  ssize_t real_len = readlink("/proc/self/exe", out, size - 1);
+  if (real_len < 0) real_len = 0;
+  out[real_len] = '\0';
+  auto* given = reinterpret_cast<const char*>(getauxval(AT_EXECFN));
+  struct stat as_run, running;
+  if (!given || stat(given, &as_run) != 0 || stat("/proc/self/exe", &running) != 0 ||
+      as_run.st_dev != running.st_dev || as_run.st_ino != running.st_ino) {
+    return real_len;
+  }
+  size_t used = 0;
+  if (given[0] != '/') {
+    if (!getcwd(out, size)) return real_len;
+    used = strlen(out);
+    if (used + 1 < size && (used == 0 || out[used - 1] != '/')) out[used++] = '/';
+    while (given[0] == '.' && given[1] == '/') given += 2;  // "./redis-server"
+  }
+  size_t len = strnlen(given, size);
+  if (used + len >= size) return readlink("/proc/self/exe", out, size);
+  memcpy(out + used, given, len);
+  return ssize_t(used + len);
 }
 
 bool fd_cloexec(int fd) {
@@ -112,8 +140,7 @@ void Tracker::write_process_info() {
   // may be a small signal stack.
   static char exe[1024];
   static char args[16384];
-  ssize_t exe_len = readlink("/proc/self/exe", exe, sizeof(exe));
-  if (exe_len < 0) exe_len = 0;
+  ssize_t exe_len = executable_as_run(exe, sizeof(exe));
   size_t args_len = read_proc_file("/proc/self/cmdline", args, sizeof(args));
   auto* record = writer_.reserve<trace::ProcessInfo>(size_t(exe_len) + args_len);
   if (!record) return;

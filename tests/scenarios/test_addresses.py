@@ -5,7 +5,9 @@ local address (not its listener's)."""
 import os
 import sys
 
-from harness import ScenarioTest, connleak_run
+import tempfile
+
+from harness import ScenarioTest, connleak_run, program
 
 # A listener on 0.0.0.0 port 0, one without bind, a client to the first and
 # the accepted end; all left open (os._exit skips Python's own closes).
@@ -42,3 +44,30 @@ class GroupMessages(ScenarioTest):
                             "-c", program])
         messages = [f["message"] for f in run.report["findings"] if f["kind"] == "leaked-socket"]
         self.assertIn("3 sockets (2 TCP, 1 unix stream) created here were never closed", messages)
+
+
+class KernelKinds(ScenarioTest):
+    def test_an_accepted_socket_has_the_kernels_family_and_type(self):
+        # The listener is made by a raw system call: the shim learns of it
+        # only at accept(), from the kernel.
+        run = connleak_run([program("raw_listener_accept")])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        client_fd, accepted_fd = map(int, run.stdout.split())
+        accepted = [i for f in run.findings() for i in f["instances"] if i["fd"] == accepted_fd]
+        self.assertEqual(len(accepted), 1, run.report["findings"])
+        self.assertEqual((accepted[0]["family"], accepted[0]["protocol"]), ("unix", "seqpacket"))
+        finding = next(f for f in run.findings() if accepted[0] in f["instances"])
+        self.assert_stack_top(finding, "accept_on", "raw_listener_accept.c", "accept_on")
+
+
+class Executable(ScenarioTest):
+    def test_the_executable_is_named_as_it_was_run(self):
+        with tempfile.TemporaryDirectory() as work:
+            link = os.path.join(work, "my-true")
+            os.symlink("/bin/true", link)
+            run = connleak_run([link])
+            self.assertEqual(run.returncode, 0, run.stderr)
+            self.assertEqual([p["exe"] for p in run.report["processes"]], [link])
+            # A relative path is made absolute; a script names its interpreter.
+            run = connleak_run(["/bin/sh", "-c", f"cd {work} && exec ./my-true"])
+            self.assertEqual([p["exe"] for p in run.report["processes"]][-1], link)
