@@ -19,6 +19,11 @@ PACKAGES=(
   python3-requests libio-socket-ssl-perl curl wget libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4
   # benchmarks against the peers (scripts/bench)
   valgrind strace
+  # real-program corpus (tests/corpus): git over HTTP (git http-backend),
+  # wget (above), nginx, redis-server and redis-benchmark, PostgreSQL with pgbench;
+  # the tests start their own instances on free loopback ports, never the
+  # services these packages install
+  git nginx redis-server redis-tools postgresql postgresql-contrib
 )
 
 as_root() {
