@@ -154,6 +154,28 @@ void link_handovers(Model& model) {
     SocketLife& to = model.sockets[i];
     to.opened_mono_ns = std::min(to.opened_mono_ns, model.sockets[size_t(it->second)].opened_mono_ns);
   }
+  // Handed on again (exec, then exec or spawn): every copy names the image
+  // that made the socket. Chains are short; go on until nothing changes.
+  // Fork copies of a handed-on socket share its shared_id.
+  auto take_origin = [](SocketLife& to, const SocketLife& from) {
+    if (to.open_stack.id || !from.open_stack.id) return false;
+    to.open_stack = from.open_stack;
+    to.connect_stack = from.connect_stack;
+    to.opened_mono_ns = std::min(to.opened_mono_ns, from.opened_mono_ns);
+    return true;
+  };
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (const Handover& h : model.handovers)
+      changed |= take_origin(model.sockets[size_t(h.to_socket)], model.sockets[size_t(h.from_socket)]);
+    std::map<int, int> with_stack;  // shared_id -> a socket of it with a stack
+    for (size_t i = 0; i < model.sockets.size(); ++i)
+      if (!model.sockets[i].recycled && model.sockets[i].open_stack.id) with_stack.emplace(model.sockets[i].shared_id, int(i));
+    for (SocketLife& s : model.sockets) {
+      auto origin = with_stack.find(s.shared_id);
+      if (!s.recycled && origin != with_stack.end()) changed |= take_origin(s, model.sockets[size_t(origin->second)]);
+    }
+  }
 }
 
 // Every fork child of a traced process starts a trace of its own that names
@@ -202,7 +224,7 @@ ForkRegistry forks_named_by_children(const std::vector<TraceFile>& traces) {
 // whose reference ended last, if that one ended without closing it; a
 // process that ended while another still held the socket leaked nothing.
 void decide_shared_sockets(Model& model) {
-  // Spawn and exec hand a socket on: one socket, one id.
+  // Spawn and exec hand a socket on, SCM_RIGHTS passes it: one socket, one id.
   std::vector<int> root(size_t(model.shared_ids));
   for (size_t i = 0; i < root.size(); ++i) root[i] = int(i);
   std::function<int(int)> find = [&](int id) { return root[size_t(id)] == id ? id : root[size_t(id)] = find(root[size_t(id)]); };
@@ -213,6 +235,9 @@ void decide_shared_sockets(Model& model) {
     root[size_t(find(to.shared_id))] = find(from.shared_id);
     from.shared = to.shared = true;
   }
+  // SCM_RIGHTS: the sender's socket and the receiver's are one.
+  for (const auto& [inode, ids] : model.ids_by_inode)
+    for (int id : ids) root[size_t(find(id))] = find(ids.front());
   struct Last {
     uint64_t at = 0;
     int process = -1;
@@ -239,6 +264,27 @@ void decide_shared_sockets(Model& model) {
     }
     for (int holder : l.holders)
       if (holder != s.process) s.shared_with.push_back(holder);
+  }
+}
+
+// A session a fork child inherited is the same object in both: like a
+// socket, it leaked where the last copy ended alive.
+void decide_shared_sessions(Model& model) {
+  std::map<int, std::pair<uint64_t, int>> last;  // shared_id -> (time, session), inherited groups only
+  std::set<int> shared;
+  for (const SessionLife& s : model.sessions)
+    if (s.inherited) shared.insert(s.shared_id);
+  for (size_t i = 0; i < model.sessions.size(); ++i) {
+    const SessionLife& s = model.sessions[i];
+    if (!shared.count(s.shared_id)) continue;
+    uint64_t at = s.alive_at_end ? model.processes[size_t(s.process)].end_mono_ns : s.end_mono_ns;
+    auto [it, fresh] = last.try_emplace(s.shared_id, at, int(i));
+    // A free at the same time as an end wins: no false leak on a tie.
+    if (!fresh && (at > it->second.first || (at == it->second.first && !s.alive_at_end))) it->second = {at, int(i)};
+  }
+  for (size_t i = 0; i < model.sessions.size(); ++i) {
+    SessionLife& s = model.sessions[i];
+    if (s.alive_at_end && shared.count(s.shared_id) && last[s.shared_id].second != int(i)) s.held_elsewhere = true;
   }
 }
 
@@ -273,6 +319,7 @@ Model build_model(std::vector<TraceFile>& traces) {
   apply_reaped_children(model);
   link_handovers(model);
   decide_shared_sockets(model);
+  decide_shared_sessions(model);
   return model;
 }
 

@@ -123,6 +123,10 @@ struct SessionLife {
   // A fork child's copy of its parent's session: the parent's object, not
   // one the child created.
   bool inherited = false;
+  int shared_id = -1;  // the original's index, for it and all its fork copies
+  // Alive at its process's end while a copy in another process lived on
+  // longer: that one is the last holder, not this.
+  bool held_elsewhere = false;
 };
 
 // A socket that survived exec (or posix_spawn) into another image.
@@ -160,6 +164,8 @@ struct Model {
   // shared_id, as (process index, time); a closed copy's slot is reused, so
   // who held a socket last is decided from these.
   std::map<int, std::vector<std::pair<int, uint64_t>>> shared_releases;
+  // Sockets passed with SCM_RIGHTS: the shared_ids of both ends, by inode.
+  std::map<uint64_t, std::vector<int>> ids_by_inode;
   std::vector<SessionLife> sessions;
   std::vector<Handover> handovers;
   std::vector<BadCloseEvent> bad_closes;

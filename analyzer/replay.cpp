@@ -175,6 +175,16 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
     }
     case RecordType::kFork: return on_fork(r, trace);
     case RecordType::kForkFds: return on_fork_fds(r);
+    case RecordType::kSocketInode: {
+      const auto& rec = r.as<trace::SocketInode>();
+      auto it = fds_.find(rec.h.fd);
+      if (it == fds_.end() || !rec.inode) return;
+      SocketLife& s = sock(it->second.socket);
+      s.inode = rec.inode;
+      s.shared = true;  // sent to or received from another process
+      model_.ids_by_inode[rec.inode].push_back(s.shared_id);
+      return;
+    }
     case RecordType::kExec: {
       const auto& rec = r.as<trace::Exec>();
       note_time(rec.ts);
@@ -278,6 +288,7 @@ void Replay::on_session_begin(const RecordView& r) {
   if (auto parent = live_sessions_.find(rec.parent); rec.parent && parent != live_sessions_.end()) {
     s.parent = parent->second;
   }
+  s.shared_id = int(model_.sessions.size());
   model_.sessions.push_back(std::move(s));
   live_sessions_[rec.handle] = int(model_.sessions.size() - 1);
 }

@@ -48,6 +48,7 @@ size_t fixed_size(RecordType type) {
     case RecordType::kSessionEvent: return sizeof(trace::SessionEvent);
     case RecordType::kSocketOwner: return sizeof(trace::SocketOwner);
     case RecordType::kForkFds: return sizeof(trace::ForkFds);
+    case RecordType::kSocketInode: return sizeof(trace::SocketInode);
     case RecordType::kNone: break;
   }
   return 0;

@@ -80,13 +80,24 @@ CONNLEAK_EXPORT ssize_t sendto(int fd, const void* buffer, size_t length, int fl
   return io_call<&real::pointer::sendto, real::sendto>(kSent, fd, buffer, length, flags, to, to_len);
 }
 
+// sendmsg() may pass sockets on (SCM_RIGHTS): the kernel read the message,
+// so the shim may too.
 CONNLEAK_EXPORT ssize_t sendmsg(int fd, const msghdr* message, int flags) {
-  return io_call<&real::pointer::sendmsg, real::sendmsg>(kSent, fd, message, flags);
+  ssize_t result = io_call<&real::pointer::sendmsg, real::sendmsg>(kSent, fd, message, flags);
+  if (result >= 0 && message->msg_controllen && tracing_started()) {
+    ErrnoKeeper keep;
+    tracker().on_sent_fds(message);
+  }
+  return result;
 }
 
 CONNLEAK_EXPORT int sendmmsg(int fd, mmsghdr* vector, unsigned int count, int flags) {
   if (untracked(fd)) return real::sendmmsg()(fd, vector, count, flags);
-  return counted_messages(fd, real::sendmmsg()(fd, vector, count, flags), vector, true);
+  int sent = counted_messages(fd, real::sendmmsg()(fd, vector, count, flags), vector, true);
+  ErrnoKeeper keep;
+  for (int i = 0; i < sent; ++i)
+    if (vector[i].msg_hdr.msg_controllen) tracker().on_sent_fds(&vector[i].msg_hdr);
+  return sent;
 }
 
 CONNLEAK_EXPORT ssize_t recv(int fd, void* buffer, size_t length, int flags) {

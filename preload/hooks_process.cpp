@@ -200,6 +200,33 @@ CONNLEAK_EXPORT int waitid(idtype_t type, id_t id, siginfo_t* info, int options)
 // land in the parent's trace. POSIX lets vfork() be fork(); the shim does that.
 CONNLEAK_EXPORT pid_t vfork() { return fork(); }
 
+// Giving up a user: the trace takes its room first (before_user_change).
+static void before_user_change() {
+  if (!tracing_started()) return;
+  ErrnoKeeper keep;
+  tracker().before_user_change();
+}
+
+CONNLEAK_EXPORT int setuid(uid_t uid) {
+  before_user_change();
+  return real::setuid()(uid);
+}
+
+CONNLEAK_EXPORT int seteuid(uid_t euid) {
+  before_user_change();
+  return real::seteuid()(euid);
+}
+
+CONNLEAK_EXPORT int setreuid(uid_t ruid, uid_t euid) {
+  before_user_change();
+  return real::setreuid()(ruid, euid);
+}
+
+CONNLEAK_EXPORT int setresuid(uid_t ruid, uid_t euid, uid_t suid) {
+  before_user_change();
+  return real::setresuid()(ruid, euid, suid);
+}
+
 CONNLEAK_EXPORT void _exit(int status) {
   if (tracing_started()) tracker().on_exit(status, connleak::trace::EndVia::kUnderscoreExit);
   real::_exit()(status);

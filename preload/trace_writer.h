@@ -60,6 +60,12 @@ class TraceWriter {
     return uint64_t(static_cast<const char*>(record) - base_);
   }
 
+  // Allocates `bytes` more of the file now, while it can still be reopened
+  // (before the process gives up the user that may open it).
+  void grow_ahead(uint64_t bytes) {
+    if (base_) ensure_allocated(used_.load(std::memory_order_acquire) + bytes);
+  }
+
   // Ends the trace: trims the file to its data. Later reservations fail.
   void finish();
   // In a fork child: lets go of the parent's file without touching it. The

@@ -281,15 +281,38 @@ void Tracker::on_received_fds(const msghdr* message, int recv_flags) {
       struct stat st;
       if (fstat(fds[i], &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
       if (stack_id == trace::kNoStack) stack_id = capture_stack();
-      track_received_socket(fds[i], recv_flags & MSG_CMSG_CLOEXEC, stack_id);
+      track_received_socket(fds[i], recv_flags & MSG_CMSG_CLOEXEC, stack_id, st.st_ino);
     }
   }
 }
 
-void Tracker::track_received_socket(int fd, bool cloexec, uint32_t stack_id) {
+// The sockets a message sent to another process (SCM_RIGHTS): who holds
+// them last decides who leaked them.
+void Tracker::on_sent_fds(const msghdr* message) {
+  if (!message->msg_control) return;
+  for (cmsghdr* c = CMSG_FIRSTHDR(message); c; c = CMSG_NXTHDR(const_cast<msghdr*>(message), c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
+    for (size_t i = 0; i < count; ++i) {
+      struct stat st;
+      if (fds_.is_tracked(fds[i]) && fstat(fds[i], &st) == 0) write_socket_inode(fds[i], st.st_ino);
+    }
+  }
+}
+
+void Tracker::write_socket_inode(int fd, uint64_t inode) {
+  auto* record = writer_.reserve_for<trace::SocketInode>(fd);
+  if (!record) return;
+  record->inode = inode;
+  writer_.publish(record, trace::RecordType::kSocketInode);
+}
+
+void Tracker::track_received_socket(int fd, bool cloexec, uint32_t stack_id, uint64_t inode) {
   if (!fds_.track(fd, cloexec)) return count_lost(trace::LostReason::kFdTooLarge);
   write_socket_open(fd, socket_option(fd, SO_DOMAIN), socket_option(fd, SO_TYPE), socket_option(fd, SO_PROTOCOL),
                     uint8_t(trace::kFlagReceived | (cloexec ? trace::kFlagCloexec : 0)), stack_id);
+  write_socket_inode(fd, inode);
   sockaddr_storage peer{};
   socklen_t peer_len = sizeof(peer);
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {

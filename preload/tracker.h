@@ -57,6 +57,8 @@ class Tracker {
   }
   // Sockets that arrived with SCM_RIGHTS in a received message.
   void on_received_fds(const msghdr* message, int recv_flags);
+  // Sockets a sent message passed on (SCM_RIGHTS).
+  void on_sent_fds(const msghdr* message);
 
   // A close is recorded in two steps around the real call: the record's
   // place in the trace is taken before the fd number is released, so a
@@ -92,6 +94,14 @@ class Tracker {
   void on_spawn(const char* path, pid_t child, int error);
   // A child reaped by the wait family, with its wait status.
   void on_child_exit(pid_t child, int wait_status);
+  // Before setuid() and its relatives: the process may lose the right to
+  // reopen its trace (a root server's workers turning into nobody), so the
+  // trace takes the room it may need now (kRoomBeforeNewUser); past it,
+  // events are counted as lost.
+  void before_user_change() {
+    if (active()) writer_.grow_ahead(kRoomBeforeNewUser);
+  }
+  static constexpr uint64_t kRoomBeforeNewUser = 4 << 20;
   // A library was unloaded (dlclose).
   void on_dlclose();
   // Records the sockets still open and the end of the process; idempotent.
@@ -124,7 +134,8 @@ class Tracker {
   // A new counters record for fd holding `from`'s values (a fork child's).
   trace::IoCounters* copy_counters(int fd, const trace::IoCounters* from);
   void move_counters_into_child_trace();
-  void track_received_socket(int fd, bool cloexec, uint32_t stack_id);
+  void track_received_socket(int fd, bool cloexec, uint32_t stack_id, uint64_t inode);
+  void write_socket_inode(int fd, uint64_t inode);
   void on_connected(int fd, const sockaddr* peer, socklen_t len, int error, uint32_t stack_id);
   // A new socket made inside a session's call belongs to that session.
   void note_owner_of_new_socket(int fd);

@@ -8,9 +8,9 @@ std::vector<Leak> detect_leaked_sessions(const Model& model) {
   std::vector<Leak> leaks;
   for (size_t i = 0; i < model.sessions.size(); ++i) {
     const SessionLife& s = model.sessions[i];
-    // Objects a library made inside its own calls are its business; a fork
-    // child's copy of its parent's session is the parent's.
-    if (!s.alive_at_end || s.parent >= 0 || s.inherited) continue;
+    // Objects a library made inside its own calls are its business; a
+    // session copied by fork leaked only where its last copy ended.
+    if (!s.alive_at_end || s.parent >= 0 || s.held_elsewhere) continue;
     Leak leak;
     leak.kind = "leaked-session";
     leak.stack = s.stack;

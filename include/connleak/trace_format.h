@@ -99,8 +99,9 @@ enum class RecordType : uint8_t {
   kSessionEvent = 27,
   kSocketOwner = 28,
   kForkFds = 29,
+  kSocketInode = 30,
 };
-inline constexpr uint16_t kMaxRecordType = 29;
+inline constexpr uint16_t kMaxRecordType = 30;
 
 // Most records are about one fd: it lives in the header, which keeps the
 // common records (socket, close) at 24 and 16 bytes.
@@ -282,6 +283,15 @@ struct ForkFds {
   // int32_t fds[count];
 };
 static_assert(sizeof(ForkFds) == 16);
+
+// The kernel's inode of the socket at h.fd, where it crosses into another
+// process with SCM_RIGHTS: after a received socket's SocketOpen, and for
+// each tracked socket a sendmsg() sent. The analyzer joins the two ends.
+struct SocketInode {
+  RecordHeader h;
+  uint64_t inode;
+};
+static_assert(sizeof(SocketInode) == 16);
 
 // Written just before the image is replaced; ExecFailed follows if it was not.
 struct Exec {

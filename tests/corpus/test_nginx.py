@@ -305,28 +305,17 @@ class NginxUnderLoad(CorpusTest):
 
     def test_daemon_on(self):
         server, traced = self.start("on", _current_user_directive())
-        # `connleak run` ends with its command, the master's parent, which
-        # exits once the master is forked.
-        started = traced.finish()
-        self.assertEqual(started.returncode, 0, started.stderr[-3000:])
+        # The command, the master's parent, exits once the master is forked;
+        # `connleak run` waits for the daemon it left running (a subreaper).
         master, workers = self.serve(server)
-        commands = [p["pid"] for p in started.report["processes"] if p["ppid"] == traced.process.pid]
-        self.assertEqual(len(commands), 1, dump(started.report["processes"]))
-        command = commands[0]
-        self.assertNotIn(command, [master, *workers])
-        # Its report: the command exited, having handed everything to the
-        # master; the master and its workers (those already traced by
-        # then) still run, judged live: nothing leaked at exit.
-        with self.subTest("the report of `connleak run`, made while the daemon runs"):
-            self.assert_no_errors(started)
-        with self.subTest("the daemon's processes in the report of `connleak run`"):
-            ends = {p["pid"]: p["end"] for p in started.report["processes"] if p["pid"] != command}
-            self.assertEqual(ends, {pid: "running" for pid in ends}, dump(started.report["processes"]))
-
         self.graceful_stop(master, workers)
         wait_until(lambda: gone(master), "the nginx master to exit")
-        run = connleak_report(traced.work.traces)
-        self.assertEqual(run.returncode, 0, run.stderr)
+        run = traced.finish()
+        self.assertEqual(run.returncode, 0, run.stderr[-3000:])
+        commands = [p["pid"] for p in run.report["processes"] if p["ppid"] == traced.process.pid]
+        self.assertEqual(len(commands), 1, dump(run.report["processes"]))
+        command = commands[0]
+        self.assertNotIn(command, [master, *workers])
         self.assert_nginx_processes(run, master, workers, [command, master, *workers])
         self.assert_clean(run, server)
 

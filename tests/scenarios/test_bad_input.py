@@ -143,7 +143,7 @@ class TraceDirectories(BadTraces):
         with open(os.path.join(self.work, "r.json")) as f:
             import json
             result = json.load(f)
-        self.assertEqual([p["exe"] for p in result["processes"]], ["/usr/bin/true"])
+        self.assertEqual([p["exe"] for p in result["processes"]], ["/bin/true"])  # as it was run
         self.assertEqual(result["findings"], [])
         self.assertIn("from an earlier run", run.stderr)
 
