@@ -238,26 +238,34 @@ void decide_shared_sockets(Model& model) {
   // SCM_RIGHTS: the sender's socket and the receiver's are one.
   for (const auto& [inode, ids] : model.ids_by_inode)
     for (int id : ids) root[size_t(find(id))] = find(ids.front());
+  // The last copy to go decides, among the copies their processes used: a
+  // child that never touched what it inherited only held its parent's.
   struct Last {
     uint64_t at = 0;
     int process = -1;
+    bool used = false;
     std::set<int> holders;
   };
   std::map<int, Last> last;  // by root id
-  auto note = [&](int id, int process, uint64_t at) {
+  auto note = [&](int id, int process, uint64_t at, bool used) {
     Last& l = last[find(id)];
     l.holders.insert(process);
-    if (l.process < 0 || at > l.at) l = {at, process, std::move(l.holders)};
+    bool later = l.process < 0 || (used && !l.used) || (used == l.used && at > l.at);
+    if (later) {
+      l.at = at;
+      l.process = process;
+      l.used = used;
+    }
   };
   for (const auto& [id, releases] : model.shared_releases)
-    for (const auto& [process, at] : releases) note(id, process, at);
+    for (const auto& release : releases) note(id, release.process, release.at, release.used);
   for (const SocketLife& s : model.sockets)
     if (s.shared && !s.recycled && s.end == SocketEnd::kOpen)
-      note(s.shared_id, s.process, model.processes[size_t(s.process)].end_mono_ns);
+      note(s.shared_id, s.process, model.processes[size_t(s.process)].end_mono_ns, s.used);
   for (SocketLife& s : model.sockets) {
     if (!s.shared || s.recycled || s.end != SocketEnd::kOpen) continue;
     const Last& l = last[find(s.shared_id)];
-    if (l.process != s.process) {
+    if (l.process != s.process || l.used != s.used) {
       s.end = SocketEnd::kHeldElsewhere;
       s.held_on_by = l.process;
       continue;

@@ -101,6 +101,10 @@ struct SocketLife {
   // handed on by spawn) has one shared_id across them.
   int shared_id = -1;
   bool shared = false;  // copied into a fork child or handed on by spawn
+  // This process did something with it: made it, or (a copy it inherited)
+  // did I/O, connected, listened, accepted, shut down, dup'ed it, gave it to
+  // a session. An inherited copy never used is its parent's, not the child's.
+  bool used = false;
   int held_on_by = -1;  // kHeldElsewhere: the process whose reference outlived this one
   std::vector<int> shared_with;  // a leaked copy: the other processes that held the socket
 };
@@ -161,9 +165,14 @@ struct Model {
   size_t sockets_opened = 0;  // all the programs created (not inherited)
   int shared_ids = 0;         // SocketLife::shared_id handed out so far
   // Shared sockets (SocketLife::shared): every reference that ended, by
-  // shared_id, as (process index, time); a closed copy's slot is reused, so
-  // who held a socket last is decided from these.
-  std::map<int, std::vector<std::pair<int, uint64_t>>> shared_releases;
+  // shared_id; a closed copy's slot is reused, so who held a socket last is
+  // decided from these.
+  struct Release {
+    int process = -1;
+    uint64_t at = 0;
+    bool used = false;  // SocketLife::used of the copy
+  };
+  std::map<int, std::vector<Release>> shared_releases;
   // Sockets passed with SCM_RIGHTS: the shared_ids of both ends, by inode.
   std::map<uint64_t, std::vector<int>> ids_by_inode;
   std::vector<SessionLife> sessions;

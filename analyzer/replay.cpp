@@ -52,7 +52,26 @@ bool connect_established(int error) {
 
 }  // namespace
 
+void Replay::note_use(int fd) {
+  if (auto it = fds_.find(fd); it != fds_.end()) sock(it->second.socket).used = true;
+}
+
 void Replay::apply(const RecordView& r, const TraceFile& trace) {
+  switch (r.type()) {
+    case RecordType::kConnect:
+    case RecordType::kBind:
+    case RecordType::kListen:
+    case RecordType::kShutdown:
+    case RecordType::kSocketOwner: note_use(r.as<trace::RecordHeader>().fd); break;
+    case RecordType::kAccept: note_use(r.as<trace::Accept>().listen_fd); break;
+    case RecordType::kDup: note_use(r.as<trace::Dup>().old_fd); break;
+    case RecordType::kIoCounters: {
+      const auto& rec = r.as<trace::IoCounters>();
+      if (!(rec.h.flags & trace::kFlagCarriedOver) || rec.last_io_ns) note_use(rec.h.fd);
+      break;
+    }
+    default: break;
+  }
   switch (r.type()) {
     case RecordType::kProcessInfo: return on_process_info(r);
     case RecordType::kModule: return on_module(r);
@@ -348,6 +367,7 @@ void Replay::on_inherited_fd(const RecordView& r) {
   int index = open_socket(rec.h.fd, rec.ts, rec.h.flags & trace::kFlagCloexec);
   SocketLife& s = sock(index);
   s.inherited_at_start = true;
+  s.used = false;
   s.inode = rec.inode;
   s.domain = rec.domain;
   s.type = rec.type;
@@ -405,6 +425,7 @@ int Replay::open_socket(int fd, uint64_t ts, bool cloexec) {
   s.opened_mono_ns = ts;
   s.fd_refs = 1;
   s.shared_id = model_.shared_ids++;
+  s.used = true;  // made here (an inherited-at-start one is marked unused by its caller)
   int index = place_socket(std::move(s));
   fds_[fd] = {index, cloexec};
   return index;
@@ -425,7 +446,7 @@ int Replay::place_socket(SocketLife s) {
 // last is decided from these (model.cpp).
 void Replay::note_release(int socket, uint64_t ts) {
   const SocketLife& s = sock(socket);
-  if (s.shared) model_.shared_releases[s.shared_id].emplace_back(process_, ts);
+  if (s.shared) model_.shared_releases[s.shared_id].push_back({process_, ts, s.used});
 }
 
 void Replay::recycle(int socket) {

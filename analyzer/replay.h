@@ -82,6 +82,7 @@ class Replay {
   void note_made_after_fork(int fd, int socket);
   void on_fork_fds(const RecordView& r);
   void note_release(int socket, uint64_t ts);
+  void note_use(int fd);
   int adopt(SocketLife copy);
   int place_socket(SocketLife s);
 

@@ -96,6 +96,7 @@ int Replay::adopt(SocketLife copy) {
   copy.process = process_;
   copy.inherited = true;
   copy.shared = true;
+  copy.used = false;  // until this process does something with it
   copy.end = SocketEnd::kOpen;
   // Made before the child started, even if the parent recorded it a moment later.
   copy.opened_mono_ns = std::min(copy.opened_mono_ns, proc().start_mono_ns);

@@ -66,7 +66,8 @@ trace::IoCounters* Tracker::copy_counters(int fd, const trace::IoCounters* from)
   if (!counters) return nullptr;
   counters->bytes_sent = __atomic_load_n(&from->bytes_sent, __ATOMIC_RELAXED);
   counters->bytes_received = __atomic_load_n(&from->bytes_received, __ATOMIC_RELAXED);
-  counters->last_io_ns = __atomic_load_n(&from->last_io_ns, __ATOMIC_RELAXED);
+  counters->last_io_ns = 0;  // set by this process's own I/O: whether it used the socket
+  counters->h.flags = trace::kFlagCarriedOver;
   writer_.publish(counters, trace::RecordType::kIoCounters);
   return counters;
 }

@@ -159,6 +159,9 @@ inline constexpr uint8_t kFlagReceived = 8;    // SocketOpen: arrived with SCM_R
                                                // the stack is the recvmsg()
 inline constexpr uint8_t kFlagFclose = 16;     // Close: by fclose() of an fdopen()ed stream
 inline constexpr uint8_t kFlagFailed = 32;     // Close: the call failed (the fd is freed anyway)
+// IoCounters in a fork child: carried over from the parent (its bytes), with
+// last_io_ns 0 until the child itself does I/O.
+inline constexpr uint8_t kFlagCarriedOver = 64;
 
 // A new socket at h.fd.
 struct SocketOpen {

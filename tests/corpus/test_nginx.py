@@ -226,18 +226,14 @@ class NginxUnderLoad(CorpusTest):
         self.addCleanup(self.stop_everything, server, traced)
         return server, traced
 
-    def graceful_stop(self, master, workers):
-        """SIGQUIT to the workers while the master is stopped, so that both
-        end while the master still holds every channel; then the master
-        takes its own pending SIGQUIT, reaps them (no respawn while
-        quitting), closes the channels and exits."""
-        os.kill(master, signal.SIGSTOP)
-        wait_until(lambda: process_state(master) == "T", "the nginx master to stop")
-        os.kill(master, signal.SIGQUIT)
-        for worker in workers:
-            os.kill(worker, signal.SIGQUIT)
+    def graceful_stop(self, server, master, workers):
+        """`nginx -s quit`, as an operator stops it: the master tells the
+        workers to finish, reaps them and exits. A worker may end after the
+        master closed the channel of one that ended before it: it holds the
+        last copy of a socket it never used, which is not its leak."""
+        stop = subprocess.run(server.argv("-s", "quit"), capture_output=True, text=True, timeout=60)
+        self.assertEqual(stop.returncode, 0, stop.stderr)
         wait_until(lambda: all(gone(worker) for worker in workers), "the nginx workers to exit")
-        os.kill(master, signal.SIGCONT)
 
     def stop_everything(self, server, traced):
         """Whatever happened: no nginx of this test left running."""
@@ -297,7 +293,7 @@ class NginxUnderLoad(CorpusTest):
     def test_daemon_off(self):
         server, traced = self.start("off", _current_user_directive())
         master, workers = self.serve(server, process=traced.process)
-        self.graceful_stop(master, workers)
+        self.graceful_stop(server, master, workers)
         run = traced.finish()
         self.assertEqual(run.returncode, 0, run.stderr[-3000:])
         self.assert_nginx_processes(run, master, workers, [master, *workers])
@@ -308,7 +304,7 @@ class NginxUnderLoad(CorpusTest):
         # The command, the master's parent, exits once the master is forked;
         # `connleak run` waits for the daemon it left running (a subreaper).
         master, workers = self.serve(server)
-        self.graceful_stop(master, workers)
+        self.graceful_stop(server, master, workers)
         wait_until(lambda: gone(master), "the nginx master to exit")
         run = traced.finish()
         self.assertEqual(run.returncode, 0, run.stderr[-3000:])
@@ -331,7 +327,7 @@ class NginxUnderLoad(CorpusTest):
                 with open(f"/proc/{worker}/status") as f:
                     uids = [line.split()[1:] for line in f if line.startswith("Uid:")][0]
                 self.assertEqual(int(uids[1]), pwd.getpwnam("nobody").pw_uid)
-        self.graceful_stop(master, workers)
+        self.graceful_stop(server, master, workers)
         run = traced.finish()
         self.assertEqual(run.returncode, 0, run.stderr[-3000:])
         self.assert_complete(run)

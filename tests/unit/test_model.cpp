@@ -212,6 +212,7 @@ TEST_CASE("a fork child starts with its parent's sockets and leaks only its own"
 
   TraceBuilder child(dir.path(), 201, trace::Origin::kForked, parent.file_name(), fork_offset, parent.now() - 1000);
   child.socket(4, stack);  // a stack id the child inherited from the parent
+  child.io_counters(3, 10, 0, 0);  // it uses the connection it inherited
   child.open_at_exit(3);
   child.open_at_exit(4);
   child.end();
@@ -249,6 +250,7 @@ TEST_CASE("a fork child starts from its parent's sockets as they were at the for
   for (auto [pid, fork, start] : {std::tuple{211, first_fork, first_fork_ns}, {212, second_fork, second_fork_ns}}) {
     TraceBuilder child(dir.path(), pid, trace::Origin::kForked, parent.file_name(), fork, start);
     child.close(3);
+    child.io_counters(4, 3, 0, 0);
     child.open_at_exit(4);
     child.end();
     paths.push_back(child.path());
@@ -272,7 +274,9 @@ TEST_CASE("a socket shared by fork is leaked only by the process that held it la
   parent.listen(3);
   uint64_t fork_offset = parent.fork();
   TraceBuilder worker(dir.path(), 221, trace::Origin::kForked, parent.file_name(), fork_offset, parent.now());
-  worker.open_at_exit(3);  // the worker exits holding the listener...
+  worker.accept(4, 3, loopback(7000));  // the worker uses the listener...
+  worker.close(4);
+  worker.open_at_exit(3);  // ...and exits holding it
   worker.end();
   SECTION("the parent still holds it, and closes it later: no leak") {
     parent.tick_until(worker.now() + 1000);
@@ -303,6 +307,21 @@ TEST_CASE("a socket shared by fork is leaked only by the process that held it la
     REQUIRE(a.leaks.size() == 1);
     CHECK(a.model.processes[size_t(a.model.sockets[size_t(a.leaks[0].socket)].process)].pid == 221);
   }
+}
+
+TEST_CASE("a fork child that never used what it inherited leaks none of it", "[model]") {
+  TempDir dir;
+  TraceBuilder parent(dir.path(), 230);
+  parent.socket(3);
+  parent.connect(3, loopback(9100));
+  uint64_t fork_offset = parent.fork();
+  parent.close(3);  // the parent is done with it; the child only holds a copy
+  parent.end();
+  TraceBuilder child(dir.path(), 231, trace::Origin::kForked, parent.file_name(), fork_offset, parent.now());
+  child.open_at_exit(3);
+  child.end();
+  Analysis a = analyze({parent.path(), child.path()});
+  CHECK(a.leaks.empty());
 }
 
 TEST_CASE("a fork child without its parent's trace is analysed alone, with a warning", "[model]") {

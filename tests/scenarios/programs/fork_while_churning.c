@@ -63,25 +63,38 @@ static void *(*const churners[])(void *) = {
 };
 #define THREADS (sizeof(churners) / sizeof(churners[0]))
 
-/* In the child: the sockets the kernel says it holds, in one write. */
-static void print_own_sockets(void) {
-  char out[65536];
-  size_t used = (size_t)snprintf(out, sizeof(out), "forked %d\n", (int)getpid());
+/* The sockets the kernel says this process holds; with `use`, each gets a
+ * dup: a child that never touches what it inherited only holds its
+ * parent's sockets, and leaks none of them. */
+static size_t list_own_sockets(char *out, size_t size, int use) {
+  size_t used = 0;
   DIR *dir = opendir("/proc/self/fd");
   must(dir != NULL, "opendir");
+  int fds[1024], count = 0;
   for (struct dirent *e; (e = readdir(dir));) {
     int fd = atoi(e->d_name);
     struct stat st;
     if (e->d_name[0] == '.' || fd == dirfd(dir) || fstat(fd, &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
+    if (count < (int)(sizeof(fds) / sizeof(fds[0]))) fds[count++] = fd;
     int domain = 0, type = 0;
     socklen_t len = sizeof(int);
     getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len);
     len = sizeof(int);
     getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len);
-    used += (size_t)snprintf(out + used, sizeof(out) - used, "child %d %d %d %d %lu\n", (int)getpid(), fd, domain,
-                             type, (unsigned long)st.st_ino);
+    used += (size_t)snprintf(out + used, size - used, "child %d %d %d %d %lu\n", (int)getpid(), fd, domain, type,
+                             (unsigned long)st.st_ino);
   }
   closedir(dir);
+  for (int i = 0; use && i < count; i++) must(dup(fds[i]) >= 0, "dup");
+  return used;
+}
+
+/* In the child: what it holds, in one write, after using each socket. */
+static void print_and_use_own_sockets(void) {
+  static char out[65536];
+  list_own_sockets(out, sizeof(out), 1);
+  size_t used = (size_t)snprintf(out, sizeof(out), "forked %d\n", (int)getpid());
+  used += list_own_sockets(out + used, sizeof(out) - used, 0);
   must(write(1, out, used) == (ssize_t)used, "write");
 }
 
@@ -98,7 +111,7 @@ int main(int argc, char **argv) {
     must(pids[i] >= 0, "fork");
     if (pids[i] == 0) {
       close(release[1]);
-      print_own_sockets();
+      print_and_use_own_sockets();
       char byte;
       while (read(release[0], &byte, 1) > 0) {
       }
