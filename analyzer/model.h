@@ -101,9 +101,9 @@ struct SocketLife {
   // handed on by spawn) has one shared_id across them.
   int shared_id = -1;
   bool shared = false;  // copied into a fork child or handed on by spawn
-  // This process did something with it: made it, or (a copy it inherited)
-  // did I/O, connected, listened, accepted, shut down, dup'ed it, gave it to
-  // a session. An inherited copy never used is its parent's, not the child's.
+  // This process did something with it: made it, or (a copy it inherited or
+  // received) did I/O, connected, listened, accepted, shut down, dup'ed it,
+  // gave it to a session. A copy never used is not where the socket leaked.
   bool used = false;
   int held_on_by = -1;  // kHeldElsewhere: the process whose reference outlived this one
   std::vector<int> shared_with;  // a leaked copy: the other processes that held the socket

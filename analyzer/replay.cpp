@@ -87,6 +87,9 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       s.protocol = rec.protocol;
       s.from_socketpair = rec.h.flags & trace::kFlagSocketPair;
       s.received = rec.h.flags & trace::kFlagReceived;
+      // Received, it is used only once this process does something with it
+      // (nginx's workers hold each other's channels, unused, until they end).
+      s.used = !s.received;
       s.open_stack = {process_, rec.stack_id};
       if (s.received) note_made_after_fork(rec.h.fd, index);
       return;
