@@ -1,6 +1,8 @@
 #include "trace_writer.h"
 
 #include <errno.h>
+
+#include <algorithm>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -219,6 +221,56 @@ void TraceWriter::finish() {
   int fd = reopen();
   if (fd < 0) return;
   if (ftruncate(fd, off_t(used)) != 0) warn("cannot trim trace file %s", path_);
+  real::close()(fd);
+}
+
+void TraceWriter::mark_exec(bool execing) {
+  if (!base_) return;
+  uint64_t end = 0;
+  if (execing) {
+    end = std::min(used_.load(std::memory_order_acquire), allocated_.load(std::memory_order_acquire));
+    if (uint64_t tail = tail_used_.load(std::memory_order_acquire)) end = tail;
+  }
+  __atomic_store_n(&reinterpret_cast<trace::FileHeader*>(base_)->exec_data_end, end, __ATOMIC_RELEASE);
+}
+
+namespace {
+
+// Where the records of an exec'd-away trace end: from its mark on (other
+// threads may have written a few records after it before the exec).
+uint64_t data_end_after(int fd, uint64_t from, uint64_t size) {
+  uint64_t offset = from;
+  trace::RecordHeader h;
+  while (offset + sizeof(h) <= size && pread(fd, &h, sizeof(h), off_t(offset)) == ssize_t(sizeof(h))) {
+    if (h.size == 0 || h.size % trace::kRecordAlign) break;  // the zero header after the data
+    offset += h.size;
+  }
+  return offset;
+}
+
+}  // namespace
+
+void TraceWriter::trim_previous_image(int pid) const {
+  // connleak.<pid>.<n>.trace: the previous image of this pid wrote <n-1>.
+  const char* dot = strrchr(name_, '.');
+  int attempt = 0;
+  if (!dot || dot == name_ || sscanf(name_, "connleak.%*d.%d.trace", &attempt) != 1 || attempt == 0) return;
+  char previous[sizeof(path_)];
+  size_t dir_length = size_t(strrchr(path_, '/') - path_);
+  if (snprintf(previous, sizeof(previous), "%.*s/connleak.%d.%d.trace", int(dir_length), path_, pid, attempt - 1) >=
+      int(sizeof(previous)))
+    return;
+  int fd = open(previous, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) return;
+  trace::FileHeader header;
+  struct stat st;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread(fd, &header, sizeof(header), 0) == ssize_t(sizeof(header)) &&
+      memcmp(header.magic, trace::kMagic, sizeof(header.magic)) == 0 && header.pid == pid && header.exec_data_end &&
+      header.exec_data_end < uint64_t(st.st_size)) {
+    // Keep one zero header after the data: readers take it for the end.
+    uint64_t end = data_end_after(fd, header.exec_data_end, uint64_t(st.st_size)) + sizeof(trace::RecordHeader);
+    if (end < uint64_t(st.st_size)) ftruncate(fd, off_t(end));
+  }
   real::close()(fd);
 }
 

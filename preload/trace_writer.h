@@ -66,6 +66,13 @@ class TraceWriter {
     if (base_) ensure_allocated(used_.load(std::memory_order_acquire) + bytes);
   }
 
+  // Before an exec: notes where the data ends (FileHeader::exec_data_end),
+  // for the next image to trim the file there; 0 after a failed exec.
+  void mark_exec(bool execing);
+  // In a new image after exec: trims the trace the previous image of this
+  // pid left (its mark_exec), which cannot trim itself.
+  void trim_previous_image(int pid) const;
+
   // Ends the trace: trims the file to its data. Later reservations fail.
   void finish();
   // In a fork child: lets go of the parent's file without touching it. The

@@ -107,6 +107,7 @@ bool Tracker::start(const Config& config) {
   ModuleMap::range_of(reinterpret_cast<const void*>(&tracker), &low, &high);
   stacks_.configure(config_.stack_depth, low, high);
   if (!open_trace(trace::Origin::kStarted, 0, "")) return false;
+  writer_.trim_previous_image(pid_);
   if (config_.stack_depth > 0) stacks_.warm_up();
   modules_.scan(writer_);
   record_inherited_fds();
@@ -265,9 +266,11 @@ void Tracker::on_exec(const char* path) {
   record->path_len = uint32_t(len);
   memcpy(record + 1, path, len);
   writer_.publish(record, trace::RecordType::kExec);
+  writer_.mark_exec(true);
 }
 
 void Tracker::on_exec_failed(int error) {
+  writer_.mark_exec(false);
   auto* record = writer_.reserve<trace::ExecFailed>();
   if (!record) return;
   record->ts = now_ns();

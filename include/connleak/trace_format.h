@@ -64,7 +64,11 @@ struct FileHeader {
   // written at this offset, in space kept back for them. A reader that meets
   // the end of the data before it goes on from here. (Zero in older traces.)
   uint64_t tail_offset;
-  uint32_t reserved[6];
+  // Non-zero when the image exec'd (set just before the exec): its records
+  // end at or a little after this offset. The next image of the pid trims
+  // the file there, so a trace left by an exec holds only its data.
+  uint64_t exec_data_end;
+  uint32_t reserved[4];
 };
 static_assert(sizeof(FileHeader) == 160);
 
