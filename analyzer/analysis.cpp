@@ -1,5 +1,7 @@
 #include "analysis.h"
 
+#include "debug_symbols.h"
+
 #include <algorithm>
 #include <filesystem>
 #include <set>
@@ -66,6 +68,7 @@ AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const Anal
   }
   if (options.baseline) apply_baseline(result.report, *options.baseline);
   if (options.gen_suppressions) generate_suppressions(result.report);
+  result.report.symbols_hint = debug_symbols_hint(result.report);
   result.warnings = model.warnings;
   for (const auto& p : model.processes) {
     if (p.lost_events) {

@@ -225,6 +225,7 @@ void render_text(const Report& report, std::ostream& out, bool color) {
   render_suppressions(report, out);
   render_fixed(report, out);
   render_lost_events(report, out);
+  if (!report.symbols_hint.empty()) out << "connleak: note: " << report.symbols_hint << '\n';
   if (color)
     out << kBold << summary_line(report) << kReset << '\n';
   else

@@ -154,6 +154,8 @@ struct Report {
   std::vector<SuppressionUse> suppressions;  // every rule given, used or not
   bool has_baseline = false;
   std::vector<FixedFinding> fixed;  // in the baseline, gone now
+  // Many frames without symbols: which debug-symbol packages would name them.
+  std::string symbols_hint;
 };
 
 // A finding's identity across runs and edits (Finding::fingerprint).
