@@ -31,6 +31,10 @@ class FdTable {
   // Was a tracked socket until closed, and not reused since: a second
   // close() of it is a double close.
   static constexpr uint32_t kClosedSocket = 4;
+  // Another process may hold the socket too (it was there at a fork, or
+  // crossed with SCM_RIGHTS): its close gets the fine clock, since who let
+  // go of it last is decided by time.
+  static constexpr uint32_t kShared = 8;
   static constexpr int kPageBits = 10;
   static constexpr int kPages = 1024;
   static constexpr int kMaxFds = kPages << kPageBits;  // 1,048,576 = Linux nr_open default
@@ -54,13 +58,13 @@ class FdTable {
 
   // Starts tracking `fd` (a new socket, or a dup sharing `counters`).
   // Returns false when fd is beyond the table or memory for it cannot be had.
-  bool track(int fd, bool cloexec, trace::IoCounters* counters = nullptr) {
+  bool track(int fd, bool cloexec, trace::IoCounters* counters = nullptr, bool shared = false) {
     FdSlot* slot = find(fd);
     if (__builtin_expect(!slot, 0)) slot = find_or_create(fd);
     if (!slot) return false;
     slot->counters.store(counters, std::memory_order_relaxed);
     slot->clock_read_cycles = 0;
-    slot->flags.store(kTracked | (cloexec ? kCloexec : 0), std::memory_order_release);
+    slot->flags.store(kTracked | (cloexec ? kCloexec : 0) | (shared ? kShared : 0), std::memory_order_release);
     if (fd > max_fd_.load(std::memory_order_relaxed)) raise_max_fd(fd);
     return true;
   }
@@ -74,6 +78,16 @@ class FdTable {
   // A successful close of an untracked fd: the number is no closed socket.
   void forget_closed(int fd);
   void set_cloexec(int fd, bool cloexec);
+  void mark_shared(int fd) {
+    if (FdSlot* slot = tracked(fd)) slot->flags.fetch_or(kShared, std::memory_order_relaxed);
+  }
+  // Before a fork: every tracked socket is the child's too.
+  void mark_all_shared() {
+    for (int fd = 0; fd <= max_fd(); ++fd) {
+      FdSlot* slot = find(fd);
+      if (slot && (slot->flags.load(std::memory_order_relaxed) & kTracked)) slot->flags.fetch_or(kShared, std::memory_order_relaxed);
+    }
+  }
   // Highest fd ever tracked, for the exit scan.
   int max_fd() const { return max_fd_.load(std::memory_order_relaxed); }
 

@@ -11,6 +11,18 @@
 #include "clock.h"
 
 namespace connleak::shim::fork_gate {
+
+namespace detail {
+__attribute__((tls_model("initial-exec"))) thread_local int t_depth = 0;
+__attribute__((tls_model("initial-exec"))) thread_local std::atomic<int>* t_inside = nullptr;
+// 1 while a fork is between its prepare handler and its parent/child handler.
+std::atomic<int> g_forking{0};
+}  // namespace detail
+
+using detail::g_forking;
+using detail::t_depth;
+using detail::t_inside;
+
 namespace {
 
 // Per-thread counters, striped so that threads rarely share a cache line.
@@ -21,8 +33,6 @@ struct alignas(64) Stripe {
 constexpr int kStripes = 16;
 Stripe g_stripes[kStripes];
 std::atomic<int> g_next_stripe{0};
-// 1 while a fork is between its prepare handler and its parent/child handler.
-std::atomic<int> g_forking{0};
 // Set by the prepare handler; read by the child in its copy of memory.
 bool g_not_drained = false;
 bool g_child_must_list = false;
@@ -32,9 +42,6 @@ bool g_child_must_list = false;
 constexpr uint64_t kDrainLimitNs = 100'000'000;
 
 __attribute__((tls_model("initial-exec"))) thread_local int t_stripe = -1;
-// FdCalls this thread holds (a signal handler's call nests in the one it
-// interrupted and must not wait for a fork that waits for that one).
-__attribute__((tls_model("initial-exec"))) thread_local int t_depth = 0;
 __attribute__((tls_model("initial-exec"))) thread_local int t_blocking = 0;
 
 Stripe& own_stripe() {
@@ -57,24 +64,16 @@ int total(std::atomic<int> Stripe::*counter) {
 
 }  // namespace
 
-FdCall::FdCall() {
-  if (t_depth > 0) {
-    ++t_depth;
-    return;
-  }
-  Stripe& stripe = own_stripe();
+void detail::enter_slow() {
+  if (!t_inside) t_inside = &own_stripe().inside;
   for (;;) {
-    stripe.inside.fetch_add(1, std::memory_order_seq_cst);
+    t_inside->fetch_add(1, std::memory_order_seq_cst);
     t_depth = 1;
     if (!g_forking.load(std::memory_order_seq_cst)) return;
-    stripe.inside.fetch_sub(1, std::memory_order_release);
+    t_inside->fetch_sub(1, std::memory_order_release);
     t_depth = 0;
     wait_for_fork();
   }
-}
-
-FdCall::~FdCall() {
-  if (--t_depth == 0) own_stripe().inside.fetch_sub(1, std::memory_order_release);
 }
 
 BlockingFdCall::BlockingFdCall() {

@@ -14,13 +14,43 @@
 // Cost: two uncontended atomic adds per call (striped per thread), no lock.
 #pragma once
 
+#include <atomic>
+
 namespace connleak::shim::fork_gate {
 
-// Between the system call and its record, for calls that change fds.
+namespace detail {
+// FdCalls this thread holds (a signal handler's call nests in the one it
+// interrupted and must not wait for a fork that waits for that one).
+extern __attribute__((tls_model("initial-exec"))) thread_local int t_depth;
+// This thread's counter of calls in progress (one of a few stripes); null
+// until its first call.
+extern __attribute__((tls_model("initial-exec"))) thread_local std::atomic<int>* t_inside;
+extern std::atomic<int> g_forking;  // 1 while a fork is between its handlers
+void enter_slow();
+}  // namespace detail
+
+// Between the system call and its record, for calls that change fds. Inline:
+// every socket() and close() of a socket takes one.
 class FdCall {
  public:
-  FdCall();
-  ~FdCall();
+  FdCall() {
+    using namespace detail;
+    if (t_depth > 0) {
+      ++t_depth;
+      return;
+    }
+    if (std::atomic<int>* inside = t_inside; __builtin_expect(inside != nullptr, 1)) {
+      inside->fetch_add(1, std::memory_order_seq_cst);
+      t_depth = 1;
+      if (__builtin_expect(!g_forking.load(std::memory_order_seq_cst), 1)) return;
+      inside->fetch_sub(1, std::memory_order_release);
+      t_depth = 0;
+    }
+    enter_slow();
+  }
+  ~FdCall() {
+    if (--detail::t_depth == 0) detail::t_inside->fetch_sub(1, std::memory_order_release);
+  }
   FdCall(const FdCall&) = delete;
   FdCall& operator=(const FdCall&) = delete;
 };

@@ -162,9 +162,10 @@ Tracker::CloseTicket Tracker::begin_close(int fd, bool via_fclose) {
   fds_.untrack(fd, /*closed=*/true);
   ticket.record = writer_.reserve_for<trace::Close>(fd);
   if (ticket.record) {
-    // The fine clock: which of the processes sharing a socket let go of it
-    // last is decided by these times (a coarse one can be a tick early).
-    ticket.record->ts = now_ns();
+    // A socket other processes hold too gets the fine clock: which one let
+    // go of it last is decided by these times (a coarse one can be a tick
+    // early). The rest keep the cheap one (a hot path).
+    ticket.record->ts = flags & FdTable::kShared ? now_ns() : coarse_now_ns();
     ticket.record->h.flags = via_fclose ? trace::kFlagFclose : 0;
   }
   return ticket;
@@ -219,8 +220,10 @@ void Tracker::on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec) {
   // dup2/dup3 onto a tracked socket closes it, even when old_fd is no socket.
   if (!old_tracked && !fds_.is_tracked(new_fd)) return;
   if (old_tracked) {
-    trace::IoCounters* counters = fds_.tracked(old_fd)->counters.load(std::memory_order_relaxed);
-    if (!fds_.track(new_fd, cloexec, counters)) count_lost(trace::LostReason::kFdTooLarge);
+    FdSlot* old_slot = fds_.tracked(old_fd);
+    trace::IoCounters* counters = old_slot->counters.load(std::memory_order_relaxed);
+    bool shared = old_slot->flags.load(std::memory_order_relaxed) & FdTable::kShared;
+    if (!fds_.track(new_fd, cloexec, counters, shared)) count_lost(trace::LostReason::kFdTooLarge);
   } else {
     fds_.untrack(new_fd);  // now refers to something that is no socket
   }
@@ -297,7 +300,9 @@ void Tracker::on_sent_fds(const msghdr* message) {
     const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
     for (size_t i = 0; i < count; ++i) {
       struct stat st;
-      if (fds_.is_tracked(fds[i]) && fstat(fds[i], &st) == 0) write_socket_inode(fds[i], st.st_ino);
+      if (!fds_.is_tracked(fds[i]) || fstat(fds[i], &st) != 0) continue;
+      fds_.mark_shared(fds[i]);
+      write_socket_inode(fds[i], st.st_ino);
     }
   }
 }
@@ -314,6 +319,7 @@ void Tracker::track_received_socket(int fd, bool cloexec, uint32_t stack_id, uin
   write_socket_open(fd, socket_option(fd, SO_DOMAIN), socket_option(fd, SO_TYPE), socket_option(fd, SO_PROTOCOL),
                     uint8_t(trace::kFlagReceived | (cloexec ? trace::kFlagCloexec : 0)), stack_id);
   write_socket_inode(fd, inode);
+  fds_.mark_shared(fd);
   sockaddr_storage peer{};
   socklen_t peer_len = sizeof(peer);
   if (getpeername(fd, reinterpret_cast<sockaddr*>(&peer), &peer_len) == 0) {

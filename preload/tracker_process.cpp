@@ -156,6 +156,7 @@ void Tracker::write_process_info() {
 void Tracker::before_fork() {
   if (!active()) return;
   fork_gate::before_fork();
+  fds_.mark_all_shared();  // no fd call runs now: the table is still
   note_fork_prepare();
   stacks_.before_fork();
   t_pending_fork = writer_.reserve<trace::Fork>();
@@ -222,7 +223,7 @@ void Tracker::record_fds_at_fork() {
   });
   if (!all) return;  // the Fork record's state stands
   for (uint32_t i = 0; i < count; ++i)
-    if (!fds_.is_tracked(sockets[i])) fds_.track(sockets[i], fd_cloexec(sockets[i]));
+    if (!fds_.is_tracked(sockets[i])) fds_.track(sockets[i], fd_cloexec(sockets[i]), nullptr, /*shared=*/true);
   for (int fd = 0; fd <= fds_.max_fd(); ++fd) {
     if (!fds_.is_tracked(fd)) continue;
     bool listed = false;
@@ -354,7 +355,7 @@ void Tracker::record_inherited_fd(int fd) {
   auto* peer_tail = reinterpret_cast<trace::AddressTail*>(reinterpret_cast<char*>(record + 1) + local_bytes);
   copy_address(peer_tail, reinterpret_cast<sockaddr*>(&peer), peer_len);
   writer_.publish(record, trace::RecordType::kInheritedFd);
-  fds_.track(fd, cloexec);
+  fds_.track(fd, cloexec, nullptr, /*shared=*/true);  // the process that handed it on may hold it too
 }
 
 // Every tracked socket without close-on-exec may live on in the next image;
