@@ -271,28 +271,11 @@ constinit Tracker g_tracker;
 
 namespace connleak::shim {
 
-// A socket that arrived over a unix socket (SCM_RIGHTS) is new to this
-// process: it is tracked from the recvmsg() that brought it, connected if
-// the kernel knows its peer.
-void Tracker::on_received_fds(const msghdr* message, int recv_flags) {
-  if (!message || !message->msg_control) return;
-  uint32_t stack_id = trace::kNoStack;
-  for (cmsghdr* c = CMSG_FIRSTHDR(message); c; c = CMSG_NXTHDR(const_cast<msghdr*>(message), c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
-    for (size_t i = 0; i < count; ++i) {
-      struct stat st;
-      if (fstat(fds[i], &st) != 0 || !S_ISSOCK(st.st_mode)) continue;
-      if (stack_id == trace::kNoStack) stack_id = capture_stack();
-      track_received_socket(fds[i], recv_flags & MSG_CMSG_CLOEXEC, stack_id, st.st_ino);
-    }
-  }
-}
+namespace {
 
-// The sockets a message sent to another process (SCM_RIGHTS): who holds
-// them last decides who leaked them.
-void Tracker::on_sent_fds(const msghdr* message) {
+// Calls `visit(fd, inode)` for each socket a message carries (SCM_RIGHTS).
+template <class Visit>
+void for_each_passed_socket(const msghdr* message, Visit&& visit) {
   if (!message->msg_control) return;
   for (cmsghdr* c = CMSG_FIRSTHDR(message); c; c = CMSG_NXTHDR(const_cast<msghdr*>(message), c)) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
@@ -300,11 +283,33 @@ void Tracker::on_sent_fds(const msghdr* message) {
     const int* fds = reinterpret_cast<const int*>(CMSG_DATA(c));
     for (size_t i = 0; i < count; ++i) {
       struct stat st;
-      if (!fds_.is_tracked(fds[i]) || fstat(fds[i], &st) != 0) continue;
-      fds_.mark_shared(fds[i]);
-      write_socket_inode(fds[i], st.st_ino);
+      if (fstat(fds[i], &st) == 0 && S_ISSOCK(st.st_mode)) visit(fds[i], uint64_t(st.st_ino));
     }
   }
+}
+
+}  // namespace
+
+// A socket that arrived over a unix socket (SCM_RIGHTS) is new to this
+// process: it is tracked from the recvmsg() that brought it, connected if
+// the kernel knows its peer.
+void Tracker::on_received_fds(const msghdr* message, int recv_flags) {
+  if (!message) return;
+  uint32_t stack_id = trace::kNoStack;
+  for_each_passed_socket(message, [&](int fd, uint64_t inode) {
+    if (stack_id == trace::kNoStack) stack_id = capture_stack();
+    track_received_socket(fd, recv_flags & MSG_CMSG_CLOEXEC, stack_id, inode);
+  });
+}
+
+// The sockets a message sent to another process (SCM_RIGHTS): who holds
+// them last decides who leaked them.
+void Tracker::on_sent_fds(const msghdr* message) {
+  for_each_passed_socket(message, [&](int fd, uint64_t inode) {
+    if (!fds_.is_tracked(fd)) return;
+    fds_.mark_shared(fd);
+    write_socket_inode(fd, inode);
+  });
 }
 
 void Tracker::write_socket_inode(int fd, uint64_t inode) {
