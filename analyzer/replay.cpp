@@ -425,7 +425,7 @@ int Replay::open_socket(int fd, uint64_t ts, bool cloexec) {
   SocketLife s;
   s.process = process_;
   s.fd = fd;
-  s.opened_mono_ns = ts;
+  s.opened_mono_ns = std::max(ts, proc().start_mono_ns);  // a coarse stamp can be a tick early
   s.fd_refs = 1;
   s.shared_id = model_.shared_ids++;
   s.used = true;  // made here (an inherited-at-start one is marked unused by its caller)

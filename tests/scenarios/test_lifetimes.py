@@ -181,6 +181,11 @@ class Exec(LifetimeTest):
         self.assertEqual(sorted(p["end"] for p in images), ["exec", "exit"], json.dumps(images, indent=1))
         self.assertEqual(len(run.report["processes"]), 2)
         self.assertEqual(run.report["summary"]["errors"], 0)
+        # Opened by the program, before sleep's image started.
+        sleep_image = next(p for p in images if p["end"] == "exit")
+        program_image = next(p for p in images if p["end"] == "exec")
+        self.assertLess(instance["opened_ns"], sleep_image["start_ns"])
+        self.assertGreaterEqual(instance["opened_ns"], program_image["start_ns"])
 
     def test_vfork_then_exec(self):
         with LoopbackServer() as server:
