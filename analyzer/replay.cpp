@@ -58,7 +58,13 @@ void Replay::note_use(int fd) {
 
 void Replay::apply(const RecordView& r, const TraceFile& trace) {
   switch (r.type()) {
-    case RecordType::kConnect:
+    case RecordType::kConnect: {
+      // A received socket's first Connect is the shim saying it came connected.
+      auto it = fds_.find(r.as<trace::Connect>().h.fd);
+      if (it != fds_.end() && !(sock(it->second.socket).received && !sock(it->second.socket).connected))
+        sock(it->second.socket).used = true;
+      break;
+    }
     case RecordType::kBind:
     case RecordType::kListen:
     case RecordType::kShutdown:

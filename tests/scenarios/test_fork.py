@@ -108,6 +108,26 @@ class ForkPerConnection(ScenarioTest):
         self.assertEqual(len(run.report["processes"]), 5)
 
 
+class PassedWithScmRights(ScenarioTest):
+    def test_a_received_socket_never_used_is_not_the_receivers_leak(self):
+        run = connleak_run([program("pass_socket_to_child")])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assert_no_findings(run)
+        child = next(p for p in run.report["processes"] if p["ppid"] == min(q["pid"] for q in run.report["processes"]))
+        self.assertEqual(len(child["shared_at_end"]), 1)
+
+    def test_a_received_socket_used_and_held_last_is_leaked_by_the_receiver(self):
+        run = connleak_run([program("pass_socket_to_child"), "use"])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        [finding] = run.findings()
+        self.assertEqual(finding["kind"], "leaked-connection")
+        self.assert_stack_top(finding, "receive_fd", "pass_socket_to_child.c", "receive_fd")
+        [instance] = finding["instances"]
+        parent = min(p["pid"] for p in run.report["processes"])
+        self.assertNotEqual(instance["pid"], parent)
+        self.assertEqual(instance["shared_with"], [parent])
+
+
 # (domain, type) as the kernel gives them -> (family, protocol) as reported.
 KINDS = {(2, 1): ("inet", "tcp"), (2, 2): ("inet", "udp"), (10, 1): ("inet6", "tcp"), (10, 2): ("inet6", "udp"),
          (1, 1): ("unix", "stream"), (1, 2): ("unix", "dgram"), (1, 5): ("unix", "seqpacket"),
