@@ -220,6 +220,41 @@ ForkRegistry forks_named_by_children(const std::vector<TraceFile>& traces) {
   return forks;
 }
 
+// Among the copies of one socket: the last copy to go decides, among those
+// their processes used (a child that never touched what it inherited only
+// held its parent's). A socket received and not used yet is the receiver's
+// if it was handed over (no other process used it after it arrived); if
+// the sender went on using it (nginx's master writing to its workers'
+// channels), the receiver only held a copy.
+template <class Copy>
+void decide_last_holder(Model& model, std::vector<Copy>& group) {
+  for (Copy& c : group) {
+    if (c.used || c.socket < 0 || !model.sockets[size_t(c.socket)].received) continue;
+    uint64_t arrived = model.sockets[size_t(c.socket)].opened_mono_ns;
+    bool sender_went_on = std::any_of(group.begin(), group.end(), [&](const Copy& other) {
+      return other.process != c.process && other.used && other.last_io > arrived;
+    });
+    c.used = !sender_went_on;
+  }
+  const Copy* last = nullptr;
+  std::set<int> holders;
+  for (const Copy& c : group) {
+    holders.insert(c.process);
+    if (!last || (c.used && !last->used) || (c.used == last->used && c.at > last->at)) last = &c;
+  }
+  for (const Copy& c : group) {
+    if (c.socket < 0) continue;
+    SocketLife& s = model.sockets[size_t(c.socket)];
+    if (&c != last) {
+      s.end = SocketEnd::kHeldElsewhere;
+      s.held_on_by = last->process;
+      continue;
+    }
+    for (int holder : holders)
+      if (holder != s.process) s.shared_with.push_back(holder);
+  }
+}
+
 // A socket several processes shared (fork, spawn) is leaked by the one
 // whose reference ended last, if that one ended without closing it; a
 // process that ended while another still held the socket leaked nothing.
@@ -238,41 +273,25 @@ void decide_shared_sockets(Model& model) {
   // SCM_RIGHTS: the sender's socket and the receiver's are one.
   for (const auto& [inode, ids] : model.ids_by_inode)
     for (int id : ids) root[size_t(find(id))] = find(ids.front());
-  // The last copy to go decides, among the copies their processes used: a
-  // child that never touched what it inherited only held its parent's.
-  struct Last {
-    uint64_t at = 0;
+  // Every copy of each socket: its process, when its reference ended,
+  // whether that process used it, and its last I/O.
+  struct Copy {
     int process = -1;
+    uint64_t at = 0;
     bool used = false;
-    std::set<int> holders;
+    uint64_t last_io = 0;
+    int socket = -1;  // still open at its process's end: its index
   };
-  std::map<int, Last> last;  // by root id
-  auto note = [&](int id, int process, uint64_t at, bool used) {
-    Last& l = last[find(id)];
-    l.holders.insert(process);
-    bool later = l.process < 0 || (used && !l.used) || (used == l.used && at > l.at);
-    if (later) {
-      l.at = at;
-      l.process = process;
-      l.used = used;
-    }
-  };
+  std::map<int, std::vector<Copy>> copies;  // by root id
   for (const auto& [id, releases] : model.shared_releases)
-    for (const auto& release : releases) note(id, release.process, release.at, release.used);
-  for (const SocketLife& s : model.sockets)
+    for (const auto& r : releases) copies[find(id)].push_back({r.process, r.at, r.used, r.last_io, -1});
+  for (size_t i = 0; i < model.sockets.size(); ++i) {
+    const SocketLife& s = model.sockets[i];
     if (s.shared && !s.recycled && s.end == SocketEnd::kOpen)
-      note(s.shared_id, s.process, model.processes[size_t(s.process)].end_mono_ns, s.used);
-  for (SocketLife& s : model.sockets) {
-    if (!s.shared || s.recycled || s.end != SocketEnd::kOpen) continue;
-    const Last& l = last[find(s.shared_id)];
-    if (l.process != s.process || l.used != s.used) {
-      s.end = SocketEnd::kHeldElsewhere;
-      s.held_on_by = l.process;
-      continue;
-    }
-    for (int holder : l.holders)
-      if (holder != s.process) s.shared_with.push_back(holder);
+      copies[find(s.shared_id)].push_back(
+          {s.process, model.processes[size_t(s.process)].end_mono_ns, s.used, s.last_io_mono_ns, int(i)});
   }
+  for (auto& [root, group] : copies) decide_last_holder(model, group);
 }
 
 // A session a fork child inherited is the same object in both: like a

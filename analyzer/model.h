@@ -170,7 +170,8 @@ struct Model {
   struct Release {
     int process = -1;
     uint64_t at = 0;
-    bool used = false;  // SocketLife::used of the copy
+    bool used = false;      // SocketLife::used of the copy
+    uint64_t last_io = 0;   // its last I/O, 0 = none
   };
   std::map<int, std::vector<Release>> shared_releases;
   // Sockets passed with SCM_RIGHTS: the shared_ids of both ends, by inode.

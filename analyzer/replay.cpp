@@ -93,8 +93,8 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       s.protocol = rec.protocol;
       s.from_socketpair = rec.h.flags & trace::kFlagSocketPair;
       s.received = rec.h.flags & trace::kFlagReceived;
-      // Received, it is used only once this process does something with it
-      // (nginx's workers hold each other's channels, unused, until they end).
+      // Received, it is used once this process does something with it, or
+      // if it was handed over for good (model.cpp, decide_last_holder).
       s.used = !s.received;
       s.open_stack = {process_, rec.stack_id};
       if (s.received) note_made_after_fork(rec.h.fd, index);
@@ -455,7 +455,7 @@ int Replay::place_socket(SocketLife s) {
 // last is decided from these (model.cpp).
 void Replay::note_release(int socket, uint64_t ts) {
   const SocketLife& s = sock(socket);
-  if (s.shared) model_.shared_releases[s.shared_id].push_back({process_, ts, s.used});
+  if (s.shared) model_.shared_releases[s.shared_id].push_back({process_, ts, s.used, s.last_io_mono_ns});
 }
 
 void Replay::recycle(int socket) {

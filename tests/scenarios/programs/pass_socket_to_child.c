@@ -1,8 +1,9 @@
 /* A parent passes one end of a fresh socketpair to its fork child with
- * SCM_RIGHTS and closes its own copy; the child ends holding the one it
- * received. With argv[1] "use" the child writes to it first: then it held
- * the last used reference, and leaked it. Without, it only held what it
- * was given and never touched: no leak (nginx's workers and channels). */
+ * SCM_RIGHTS and goes on using its own copy (a write once the child has it),
+ * then closes it; the child ends holding the one it received. With argv[1]
+ * "use" the child writes to it too: then it held the last used reference,
+ * and leaked it. Without, it only held a copy of the parent's socket and
+ * never touched it: no leak (nginx's workers and their channels). */
 #include <sys/wait.h>
 
 #include "common.h"
@@ -50,6 +51,7 @@ int main(int argc, char **argv) {
     close(channel[0]);
     int received = receive_fd(channel[1]);
     if (use) must(write(received, "hi", 2) == 2, "write");
+    must(write(channel[1], "r", 1) == 1, "write"); /* received */
     char byte;
     must(read(channel[1], &byte, 1) == 1, "read"); /* the parent closed its copy */
     close(channel[1]);
@@ -59,6 +61,10 @@ int main(int argc, char **argv) {
   int payload[2];
   must(socketpair(AF_UNIX, SOCK_STREAM, 0, payload) == 0, "socketpair");
   send_fd(channel[0], payload[0]);
+  char byte;
+  must(read(channel[0], &byte, 1) == 1, "read"); /* the child has it */
+  usleep(20000);                                 /* past the clock's tick: the write below comes after */
+  must(write(payload[0], "!", 1) == 1, "write");
   close(payload[0]);
   must(write(channel[0], "!", 1) == 1, "write");
   waitpid(child, NULL, 0);
