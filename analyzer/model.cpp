@@ -13,6 +13,7 @@
 #include <set>
 
 #include "replay.h"
+#include "running.h"
 
 namespace connleak {
 
@@ -255,6 +256,10 @@ void decide_last_holder(Model& model, std::vector<Copy>& group) {
   }
 }
 
+// When a process let go of what it still held at its end: a running one
+// holds on.
+uint64_t held_until(const ProcessLife& p) { return p.end == ProcessEnd::kRunning ? UINT64_MAX : p.end_mono_ns; }
+
 // A socket several processes shared (fork, spawn) is leaked by the one
 // whose reference ended last, if that one ended without closing it; a
 // process that ended while another still held the socket leaked nothing.
@@ -288,8 +293,8 @@ void decide_shared_sockets(Model& model) {
   for (size_t i = 0; i < model.sockets.size(); ++i) {
     const SocketLife& s = model.sockets[i];
     if (s.shared && !s.recycled && s.end == SocketEnd::kOpen)
-      copies[find(s.shared_id)].push_back(
-          {s.process, model.processes[size_t(s.process)].end_mono_ns, s.used, s.last_io_mono_ns, int(i)});
+      copies[find(s.shared_id)].push_back({s.process, held_until(model.processes[size_t(s.process)]), s.used,
+                                           s.last_io_mono_ns, int(i)});
   }
   for (auto& [root, group] : copies) decide_last_holder(model, group);
 }
@@ -304,7 +309,7 @@ void decide_shared_sessions(Model& model) {
   for (size_t i = 0; i < model.sessions.size(); ++i) {
     const SessionLife& s = model.sessions[i];
     if (!shared.count(s.shared_id)) continue;
-    uint64_t at = s.alive_at_end ? model.processes[size_t(s.process)].end_mono_ns : s.end_mono_ns;
+    uint64_t at = s.alive_at_end ? held_until(model.processes[size_t(s.process)]) : s.end_mono_ns;
     auto [it, fresh] = last.try_emplace(s.shared_id, at, int(i));
     // A free at the same time as an end wins: no false leak on a tie.
     if (!fresh && (at > it->second.first || (at == it->second.first && !s.alive_at_end))) it->second = {at, int(i)};
@@ -344,6 +349,7 @@ Model build_model(std::vector<TraceFile>& traces) {
   }
   note_untraced_children(model, forks, process_of_trace);
   apply_reaped_children(model);
+  mark_running_processes(model);
   link_handovers(model);
   decide_shared_sockets(model);
   decide_shared_sessions(model);

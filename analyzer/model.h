@@ -22,7 +22,9 @@ struct StackRef {
   uint32_t id = 0;   // 0: no stack recorded
 };
 
-enum class ProcessEnd { kExit, kExec, kSignal, kUnknown };
+// kRunning: no end record, and the pid still names the process that wrote
+// the trace (running.cpp): judged live.
+enum class ProcessEnd { kExit, kExec, kSignal, kUnknown, kRunning };
 
 struct ProcessLife {
   std::string trace;  // file name

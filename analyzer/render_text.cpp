@@ -207,6 +207,16 @@ void render_lost_events(const Report& report, std::ostream& out) {
   }
 }
 
+// A running process's open sockets are no leaks yet: say which were left
+// out of the judgement.
+void render_running(const Report& report, std::ostream& out) {
+  for (const ProcessSummary& proc : report.processes) {
+    if (proc.end != "running") continue;
+    out << "connleak: note: pid " << proc.pid << " (" << proc.exe
+        << ") is still running: the sockets and sessions it holds now are not judged as leaked at exit\n";
+  }
+}
+
 }  // namespace
 
 void render_text(const Report& report, std::ostream& out, bool color) {
@@ -225,6 +235,7 @@ void render_text(const Report& report, std::ostream& out, bool color) {
   render_suppressions(report, out);
   render_fixed(report, out);
   render_lost_events(report, out);
+  render_running(report, out);
   if (!report.symbols_hint.empty()) out << "connleak: note: " << report.symbols_hint << '\n';
   if (color)
     out << kBold << summary_line(report) << kReset << '\n';

@@ -19,6 +19,7 @@ const char* end_name(ProcessEnd end) {
     case ProcessEnd::kExec: return "exec";
     case ProcessEnd::kSignal: return "signal";
     case ProcessEnd::kUnknown: return "unknown";
+    case ProcessEnd::kRunning: return "running";
   }
   return "unknown";
 }

@@ -116,7 +116,7 @@ void note_waiting(const RunOptions& options, const LaunchResult& exited, const s
 }
 
 // Processes still running have no end in their traces: the report judges
-// them as if they had ended there, so what they still hold reads as leaked.
+// them live (end "running"), so nothing they hold now counts as leaked.
 void note_still_running(const LaunchResult& result, const RunOptions& options) {
   if (result.still_running.empty()) return;
   std::string why = "on " + signal_name(result.stop_signal);
@@ -124,10 +124,9 @@ void note_still_running(const LaunchResult& result, const RunOptions& options) {
     why = "after --descendant-timeout " + duration_text(options.descendant_timeout.value_or(std::chrono::milliseconds(0)));
   bool one = result.still_running.size() == 1;
   spdlog::warn("stopped waiting {} with {} still running: {}; {} findings are incomplete: {} not ended, so the "
-               "sockets {} still {} are reported as if {} had exited",
+               "sockets {} still {} are judged live, not as leaked at exit",
                why, processes(result.still_running.size()), process_list(result.still_running),
-               one ? "its" : "their", one ? "it has" : "they have", one ? "it" : "they", one ? "holds" : "hold",
-               one ? "it" : "they");
+               one ? "its" : "their", one ? "it has" : "they have", one ? "it" : "they", one ? "holds" : "hold");
 }
 
 int launch_exit_code(const std::string& message) {

@@ -7,6 +7,8 @@ std::vector<Leak> detect_leaked_sockets(const Model& model, const DetectorOption
   for (size_t i = 0; i < model.sockets.size(); ++i) {
     const SocketLife& s = model.sockets[i];
     if (s.end != SocketEnd::kOpen) continue;
+    // Still running: what it holds now is judged live, not as leaked at exit.
+    if (model.processes[size_t(s.process)].end == ProcessEnd::kRunning) continue;
     // Its parent's doing, reported there (inherited-socket), not here.
     if (s.inherited_at_start && !options.include_inherited) continue;
     // A leaked session's own machinery (libcurl's wake-up socketpair) is

@@ -11,6 +11,7 @@ std::vector<Leak> detect_leaked_sessions(const Model& model) {
     // Objects a library made inside its own calls are its business; a
     // session copied by fork leaked only where its last copy ended.
     if (!s.alive_at_end || s.parent >= 0 || s.held_elsewhere) continue;
+    if (model.processes[size_t(s.process)].end == ProcessEnd::kRunning) continue;  // judged live
     Leak leak;
     leak.kind = "leaked-session";
     leak.stack = s.stack;
