@@ -1,5 +1,6 @@
 #include "finding_text.h"
 
+#include <algorithm>
 #include <cctype>
 #include <map>
 #include <set>
@@ -143,6 +144,25 @@ std::string churn_message(const Finding& f) {
          " opened): create one session and reuse it for every request";
 }
 
+// "2 connections to 127.0.0.1:80 opened here are still held, though the peer
+// closed them (CLOSE_WAIT)"; "... have been idle for 95 s (longest)".
+std::string live_message(const Finding& f, const Model& model, const std::vector<Leak>& group) {
+  size_t n = f.instances.size();
+  const SocketLife& s = model.sockets[size_t(group.front().socket)];
+  std::string what = plural(n, "connection", "connections") + peers_phrase(f.instances) +
+                     (s.accepted ? " accepted here " : " opened here ");
+  if (f.kind == "dead-connection")
+    return what + (n == 1 ? "is" : "are") + " still held by a running process, though the peer closed " +
+           (n == 1 ? "it" : "them") + " (CLOSE_WAIT)";
+  uint64_t longest = 0;
+  for (const Leak& leak : group) {
+    const SocketLife& l = model.sockets[size_t(leak.socket)];
+    longest = std::max(longest, l.end_mono_ns - std::max(l.last_io_mono_ns, l.opened_mono_ns));
+  }
+  return what + (n == 1 ? "has" : "have") + " been idle in a running process for up to " +
+         std::to_string(longest / 1'000'000'000) + " s";
+}
+
 }  // namespace
 
 std::string finding_message(const Finding& finding, const Model& model, const std::vector<Leak>& group) {
@@ -150,6 +170,8 @@ std::string finding_message(const Finding& finding, const Model& model, const st
   if (finding.kind == "bad-close") return bad_close_message(finding);
   if (finding.kind == "leaked-session") return leaked_session_message(finding);
   if (finding.kind == "session-churn") return churn_message(finding);
+  if (finding.kind == "dead-connection" || finding.kind == "stale-connection")
+    return live_message(finding, model, group);
   return leak_message(finding, model, group);
 }
 

@@ -136,6 +136,38 @@ const std::vector<RuleText>& known_rules() {
        "handle keeps its connection alive and reuses it; one `SSL_CTX` can serve many "
        "connections), then clean it up at shutdown.",
        {"performance", "network", "session"}},
+      {"dead-connection",
+       "DeadConnection",
+       "error",
+       "A running process holds a connection its peer closed",
+       "A connection made here is still held by a running process although its peer has closed "
+       "it (CLOSE_WAIT): the program never noticed and never closed it.",
+       "A connection made by this call is still held by a running process although the peer "
+       "has closed it: the socket sits in CLOSE_WAIT. Such sockets pile up until the process "
+       "runs out of file descriptors. Close the socket when a read returns 0 (end of stream), "
+       "and give every connection an owner that closes it when its work is done.",
+       "A connection made by this call is **still held by a running process although the peer "
+       "has closed it** (`CLOSE_WAIT`). Such sockets pile up until the process runs out of file "
+       "descriptors.\n\n"
+       "**How to fix:** close the socket when a read returns 0 (end of stream), and give every "
+       "connection an owner that closes it when its work is done.",
+       {"reliability", "resource-leak", "network", "live"}},
+      {"stale-connection",
+       "StaleConnection",
+       "warning",
+       "A running process holds an idle connection",
+       "A connection made here has been idle in a running process for longer than the idle "
+       "threshold.",
+       "A connection made by this call has done no I/O for longer than the idle threshold "
+       "(--idle-threshold) in a process that is still running. It may be a pooled connection "
+       "waiting for work, or one nobody will use or close again. Close connections whose work "
+       "is done, or bound how long a pool keeps idle ones.",
+       "A connection made by this call has done **no I/O for longer than the idle threshold** "
+       "(`--idle-threshold`) in a process that is still running. It may be pooled and waiting "
+       "for work, or one nobody will use or close again.\n\n"
+       "**How to fix:** close connections whose work is done, or bound how long a pool keeps "
+       "idle ones.",
+       {"reliability", "network", "live"}},
       {"bad-close",
        "BadClose",
        "warning",

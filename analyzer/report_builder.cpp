@@ -140,8 +140,9 @@ LeakInstance instance_of(const Model& model, const Leak& leak) {
 
 // A leaked session comes before the connections it holds: one story.
 int kind_rank(const std::string& kind) {
-  static const char* const order[] = {"leaked-session", "leaked-connection", "leaked-socket",
-                                      "session-churn",  "inherited-socket",  "bad-close"};
+  static const char* const order[] = {"leaked-session",   "leaked-connection", "leaked-socket",
+                                      "dead-connection",  "stale-connection",  "session-churn",
+                                      "inherited-socket", "bad-close"};
   for (size_t i = 0; i < std::size(order); ++i) {
     if (kind == order[i]) return int(i);
   }

@@ -7,7 +7,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 
@@ -42,14 +44,58 @@ uint64_t start_of_pid(int pid) {
 // a few ticks.
 constexpr uint64_t kSlackNs = 500'000'000;
 
+// The TCP state of every TCP socket in the network namespace of `pid`, by
+// inode, as the kernel says now (/proc/PID/net/tcp and tcp6).
+std::map<uint64_t, uint8_t> tcp_states(int pid) {
+  std::map<uint64_t, uint8_t> states;
+  for (const char* table : {"tcp", "tcp6"}) {
+    std::ifstream file("/proc/" + std::to_string(pid) + "/net/" + table);
+    std::string line;
+    std::getline(file, line);  // the header
+    while (std::getline(file, line)) {
+      std::istringstream fields(line);
+      std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+      if (fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode)
+        states[std::stoull(inode)] = uint8_t(std::stoul(state, nullptr, 16));
+    }
+  }
+  return states;
+}
+
+// The socket inode at `fd` of `pid` now, 0 when there is none.
+uint64_t socket_inode(int pid, int fd) {
+  std::error_code ec;
+  std::string target = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd), ec);
+  if (ec || target.rfind("socket:[", 0) != 0) return 0;
+  return std::strtoull(target.c_str() + 8, nullptr, 10);
+}
+
+// What the kernel says now of the sockets a running process holds: their
+// TCP state (CLOSE_WAIT: the peer is gone) and that they are held until now.
+void read_live_state(Model& model, int process) {
+  const ProcessLife& p = model.processes[size_t(process)];
+  std::map<uint64_t, uint8_t> states;
+  bool read = false;
+  uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  for (SocketLife& s : model.sockets) {
+    if (s.process != process || s.recycled || s.end != SocketEnd::kOpen) continue;
+    s.end_mono_ns = now;
+    if (!read) states = tcp_states(p.pid), read = true;
+    int fd = s.open_fds.empty() ? s.fd : s.open_fds.front();
+    if (auto it = states.find(socket_inode(p.pid, fd)); it != states.end()) s.tcp_state = it->second;
+  }
+}
+
 }  // namespace
 
 void mark_running_processes(Model& model) {
-  for (ProcessLife& p : model.processes) {
+  for (size_t i = 0; i < model.processes.size(); ++i) {
+    ProcessLife& p = model.processes[i];
     if (p.end != ProcessEnd::kUnknown) continue;
     uint64_t started = start_of_pid(p.pid);
     if (started == 0 || started > p.start_real_ns + kSlackNs) continue;  // gone, or a new process
     p.end = ProcessEnd::kRunning;
+    read_live_state(model, int(i));
   }
 }
 

@@ -83,9 +83,12 @@ class FdTable {
   }
   // Before a fork: every tracked socket is the child's too.
   void mark_all_shared() {
-    for (int fd = 0; fd <= max_fd(); ++fd) {
-      FdSlot* slot = find(fd);
-      if (slot && (slot->flags.load(std::memory_order_relaxed) & kTracked)) slot->flags.fetch_or(kShared, std::memory_order_relaxed);
+    int last = max_fd();
+    for (int page = 0; page <= (last >> kPageBits); ++page) {
+      FdSlot* slots = pages_[page].load(std::memory_order_acquire);
+      if (!slots) continue;  // no fd of this range was ever tracked
+      for (int i = 0; i < (1 << kPageBits); ++i)
+        if (slots[i].flags.load(std::memory_order_relaxed) & kTracked) slots[i].flags.fetch_or(kShared, std::memory_order_relaxed);
     }
   }
   // Highest fd ever tracked, for the exit scan.

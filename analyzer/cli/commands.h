@@ -31,6 +31,7 @@ struct ReportOptions {
   std::string baseline;
   std::string source_root;
   int churn_threshold = 3;
+  std::string idle_threshold;  // a duration; empty: the default
 };
 
 // The analysis options the report options ask for: reads suppression files

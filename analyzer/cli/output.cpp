@@ -39,6 +39,13 @@ void add_report_options(CLI::App& command, ReportOptions& options) {
                      "session-churn: this many single-transfer sessions from one call site (default 3)")
       ->type_name("N")
       ->check(CLI::Range(2, 1000000));
+  command.add_option("--idle-threshold", options.idle_threshold,
+                     "Running processes: report connections idle for longer than this (default 30s)")
+      ->type_name("DURATION")
+      ->check([](const std::string& text) {
+        return parse_duration(text) ? std::string()
+                                    : "expected a duration such as 500ms, 10s or 2m, not '" + text + "'";
+      });
 }
 
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text) {
@@ -71,6 +78,8 @@ AnalysisOptions analysis_options(const ReportOptions& options) {
   AnalysisOptions analysis;
   analysis.detectors.include_inherited = options.include_inherited;
   analysis.detectors.churn_threshold = options.churn_threshold;
+  if (!options.idle_threshold.empty())
+    analysis.detectors.idle_threshold_ns = uint64_t(parse_duration(options.idle_threshold)->count()) * 1'000'000;
   analysis.suppressions = load_suppressions(options.suppressions);
   analysis.gen_suppressions = options.gen_suppressions;
   if (!options.baseline.empty()) analysis.baseline = load_baseline(options.baseline);

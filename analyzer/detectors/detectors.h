@@ -28,6 +28,11 @@ struct DetectorOptions {
   bool include_inherited = false;
   // session-churn: this many single-transfer sessions from one call site.
   int churn_threshold = 3;
+  // stale-connection: a running process's connection idle for longer. 30 s:
+  // longer than any request a service should take, well under the minutes
+  // that idle pools and keep-alive timeouts use, so a held connection that
+  // does nothing shows within a minute of looking.
+  uint64_t idle_threshold_ns = 30'000'000'000ull;
 };
 
 // leaked-connection: a connected (connect/accept) socket still open when its
@@ -46,6 +51,11 @@ std::vector<Leak> detect_leaked_sessions(const Model& model);
 
 // session-churn: one call site made many sessions that each did one transfer.
 std::vector<Leak> detect_session_churn(const Model& model, const DetectorOptions& options);
+
+// In running processes: dead-connection, a connection the peer closed
+// (CLOSE_WAIT now) that the program still holds; stale-connection, one idle
+// for longer than the idle threshold.
+std::vector<Leak> detect_live_connections(const Model& model, const DetectorOptions& options);
 
 // Every detector, in report order.
 std::vector<Leak> run_detectors(const Model& model, const DetectorOptions& options = {});

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 from harness import CONNLEAK, LoopbackServer, ScenarioTest
 
@@ -25,10 +26,10 @@ os._exit(0)
 """
 
 
-def report(traces, fmt="json"):
-    result = subprocess.run([CONNLEAK, "report", "--format", fmt, traces], capture_output=True, text=True,
-                            timeout=60)
-    return result, (json.loads(result.stdout) if fmt == "json" else None)
+def report(traces, fmt="json", options=()):
+    result = subprocess.run([CONNLEAK, "report", "--format", fmt, *options, traces], capture_output=True,
+                            text=True, timeout=60)
+    return result, (json.loads(result.stdout) if fmt == "json" and result.returncode == 0 else None)
 
 
 class Running(ScenarioTest):
@@ -51,6 +52,7 @@ class Running(ScenarioTest):
             finally:
                 program.stdin.close()
                 program.wait(timeout=60)
+                program.stdout.close()
             result, ended = report(traces)
             [process] = ended["processes"]
             self.assertEqual(process["end"], "exit")
@@ -59,3 +61,58 @@ class Running(ScenarioTest):
             [instance] = finding["instances"]
             self.assertEqual(instance["peer"], f"127.0.0.1:{server.port}")
             self.assertEqual(instance["local"], f"127.0.0.1:{local_port}")
+
+
+# Two connections to a server that closes the first at once: that one sits
+# in CLOSE_WAIT in the program, which never reads it; the other stays idle.
+LIVE_PROGRAM = r"""
+import os, socket, sys
+dead = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+idle = socket.create_connection(("127.0.0.1", int(sys.argv[2])))
+print("ready", dead.getsockname()[1], idle.getsockname()[1], flush=True)
+sys.stdin.read()
+os._exit(0)
+"""
+
+
+class LiveFindings(ScenarioTest):
+    def test_dead_and_stale_connections_of_a_running_process(self):
+        with LoopbackServer(close_immediately=True) as closer, LoopbackServer() as holder, \
+                tempfile.TemporaryDirectory() as work:
+            traces = os.path.join(work, "traces")
+            env = {**os.environ, "LD_PRELOAD": SHIM, "CONNLEAK_OUTPUT_DIR": traces}
+            program = subprocess.Popen([PYTHON, "-c", LIVE_PROGRAM, str(closer.port), str(holder.port)],
+                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+            try:
+                _, dead_port, idle_port = program.stdout.readline().split()
+                # The kernel moves the first to CLOSE_WAIT once the server's FIN arrives.
+                for _ in range(500):
+                    with open("/proc/net/tcp") as f:
+                        if any(line.split()[1].endswith(f":{int(dead_port):04X}") and line.split()[3] == "08"
+                               for line in f.readlines()[1:]):
+                            break
+                    time.sleep(0.01)
+                # Default threshold (30 s): only the dead one.
+                result, live = report(traces)
+                self.assertEqual(result.returncode, 0, result.stderr)
+                self.assertEqual([(f["kind"], f["severity"]) for f in live["findings"]], [("dead-connection", "error")])
+                [instance] = live["findings"][0]["instances"]
+                self.assertEqual((instance["peer"], instance["tcp_state"]), (f"127.0.0.1:{closer.port}", "CLOSE_WAIT"))
+                # A threshold below the idle time: the other one too.
+                result, live = report(traces, options=("--idle-threshold", "1ms"))
+                kinds = {f["kind"]: f for f in live["findings"]}
+                self.assertEqual(sorted(kinds), ["dead-connection", "stale-connection"])
+                [stale] = kinds["stale-connection"]["instances"]
+                self.assertEqual(stale["peer"], f"127.0.0.1:{holder.port}")
+                self.assertEqual(kinds["stale-connection"]["severity"], "warning")
+                result, _ = report(traces, options=("--idle-threshold", "soon"))
+                self.assertNotEqual(result.returncode, 0)
+                self.assertIn("expected a duration", result.stderr)
+            finally:
+                program.stdin.close()
+                program.wait(timeout=60)
+                program.stdout.close()
+            # Ended: both are leaks at exit now.
+            result, ended = report(traces)
+            self.assertEqual([f["kind"] for f in ended["findings"]], ["leaked-connection"])
+            self.assertEqual(ended["findings"][0]["count"], 2)

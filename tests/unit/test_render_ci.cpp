@@ -179,7 +179,7 @@ std::string tag_balance_error(const std::string& xml) {
 
 using namespace render_ci_test;
 
-TEST_CASE("sarif: log, tool and the six rules", "[render][sarif]") {
+TEST_CASE("sarif: log, tool and the eight rules", "[render][sarif]") {
   const std::string text = sarif_text(ci_report());
   REQUIRE(text.back() == '\n');
   const Json j = Json::parse(text);
@@ -192,11 +192,13 @@ TEST_CASE("sarif: log, tool and the six rules", "[render][sarif]") {
   CHECK(driver["semanticVersion"] == "0.3.1");
 
   const Json& rules = driver["rules"];
-  REQUIRE(rules.size() == 6);
-  const std::vector<std::string> ids = {"leaked-connection", "leaked-socket", "leaked-session",
-                                        "inherited-socket",  "session-churn", "bad-close"};
-  const std::vector<std::string> names = {"LeakedConnection", "LeakedSocket", "LeakedSession",
-                                          "InheritedSocket",  "SessionChurn", "BadClose"};
+  REQUIRE(rules.size() == 8);
+  const std::vector<std::string> ids = {"leaked-connection", "leaked-socket",    "leaked-session",
+                                        "inherited-socket",  "session-churn",    "dead-connection",
+                                        "stale-connection",  "bad-close"};
+  const std::vector<std::string> names = {"LeakedConnection", "LeakedSocket",    "LeakedSession",
+                                          "InheritedSocket",  "SessionChurn",    "DeadConnection",
+                                          "StaleConnection",  "BadClose"};
   for (size_t i = 0; i < ids.size(); ++i) {
     INFO(ids[i]);
     CHECK(rules[i]["id"] == ids[i]);
@@ -205,16 +207,16 @@ TEST_CASE("sarif: log, tool and the six rules", "[render][sarif]") {
     CHECK(!rules[i]["fullDescription"]["text"].get<std::string>().empty());
     CHECK(!rules[i]["help"]["text"].get<std::string>().empty());
     CHECK(!rules[i]["help"]["markdown"].get<std::string>().empty());
-    CHECK(rules[i]["defaultConfiguration"]["level"] == (i < 3 ? "error" : "warning"));
+    CHECK(rules[i]["defaultConfiguration"]["level"] == (i < 3 || ids[i] == "dead-connection" ? "error" : "warning"));
     CHECK(!rules[i]["properties"]["tags"].empty());
   }
 }
 
-TEST_CASE("sarif: all six rules even without findings", "[render][sarif]") {
+TEST_CASE("sarif: all eight rules even without findings", "[render][sarif]") {
   Report r;
   r.tool_version = "0.3.1";
   const Json j = sarif(r);
-  CHECK(j["runs"][0]["tool"]["driver"]["rules"].size() == 6);
+  CHECK(j["runs"][0]["tool"]["driver"]["rules"].size() == 8);
   CHECK(j["runs"][0]["results"].is_array());
   CHECK(j["runs"][0]["results"].empty());
 }
@@ -376,10 +378,10 @@ TEST_CASE("sarif: a kind it does not know gets a rule of its own", "[render][sar
   r.findings[0].kind = "leaked-pipe";
   const Json j = sarif(r);
   const Json& rules = j["runs"][0]["tool"]["driver"]["rules"];
-  REQUIRE(rules.size() == 7);
-  CHECK(rules[6]["id"] == "leaked-pipe");
-  CHECK(rules[6]["name"] == "LeakedPipe");
-  CHECK(j["runs"][0]["results"][0]["ruleIndex"] == 6);
+  REQUIRE(rules.size() == 9);
+  CHECK(rules[8]["id"] == "leaked-pipe");
+  CHECK(rules[8]["name"] == "LeakedPipe");
+  CHECK(j["runs"][0]["results"][0]["ruleIndex"] == 8);
 }
 
 TEST_CASE("sarif: non-UTF-8 names and a non-semver version", "[render][sarif]") {
