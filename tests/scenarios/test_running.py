@@ -3,6 +3,7 @@ reported as running, and what it holds is not judged as leaked at exit; the
 same traces, once it has ended, give the exit-time report (DESIGN.md,
 "Finding kinds")."""
 
+import contextlib
 import json
 import os
 import subprocess
@@ -26,6 +27,21 @@ os._exit(0)
 """
 
 
+@contextlib.contextmanager
+def preloaded(program, *args, traces):
+    """Runs a Python program with the shim preloaded (no `connleak run`, which
+    would wait for it); it ends when its stdin closes. Yields the process."""
+    env = {**os.environ, "LD_PRELOAD": SHIM, "CONNLEAK_OUTPUT_DIR": traces}
+    process = subprocess.Popen([PYTHON, "-c", program, *map(str, args)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        yield process
+    finally:
+        process.stdin.close()
+        process.wait(timeout=60)
+        process.stdout.close()
+
+
 def report(traces, fmt="json", options=()):
     result = subprocess.run([CONNLEAK, "report", "--format", fmt, *options, traces], capture_output=True,
                             text=True, timeout=60)
@@ -36,10 +52,7 @@ class Running(ScenarioTest):
     def test_a_running_process_is_judged_live_then_at_exit(self):
         with LoopbackServer() as server, tempfile.TemporaryDirectory() as work:
             traces = os.path.join(work, "traces")
-            env = {**os.environ, "LD_PRELOAD": SHIM, "CONNLEAK_OUTPUT_DIR": traces}
-            program = subprocess.Popen([PYTHON, "-c", PROGRAM, str(server.port)], stdin=subprocess.PIPE,
-                                       stdout=subprocess.PIPE, text=True, env=env)
-            try:
+            with preloaded(PROGRAM, server.port, traces=traces) as program:
                 _, local_port = program.stdout.readline().split()
                 result, live = report(traces)
                 self.assertEqual(result.returncode, 0, result.stderr)
@@ -49,10 +62,6 @@ class Running(ScenarioTest):
                 text, _ = report(traces, "text")
                 self.assertIn(f"pid {program.pid} ", text.stdout)
                 self.assertIn("is still running", text.stdout)
-            finally:
-                program.stdin.close()
-                program.wait(timeout=60)
-                program.stdout.close()
             result, ended = report(traces)
             [process] = ended["processes"]
             self.assertEqual(process["end"], "exit")
@@ -80,10 +89,7 @@ class LiveFindings(ScenarioTest):
         with LoopbackServer(close_immediately=True) as closer, LoopbackServer() as holder, \
                 tempfile.TemporaryDirectory() as work:
             traces = os.path.join(work, "traces")
-            env = {**os.environ, "LD_PRELOAD": SHIM, "CONNLEAK_OUTPUT_DIR": traces}
-            program = subprocess.Popen([PYTHON, "-c", LIVE_PROGRAM, str(closer.port), str(holder.port)],
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
-            try:
+            with preloaded(LIVE_PROGRAM, closer.port, holder.port, traces=traces) as program:
                 _, dead_port, idle_port = program.stdout.readline().split()
                 # The kernel moves the first to CLOSE_WAIT once the server's FIN arrives.
                 for _ in range(500):
@@ -108,10 +114,6 @@ class LiveFindings(ScenarioTest):
                 result, _ = report(traces, options=("--idle-threshold", "soon"))
                 self.assertNotEqual(result.returncode, 0)
                 self.assertIn("expected a duration", result.stderr)
-            finally:
-                program.stdin.close()
-                program.wait(timeout=60)
-                program.stdout.close()
             # Ended: both are leaks at exit now.
             result, ended = report(traces)
             self.assertEqual([f["kind"] for f in ended["findings"]], ["leaked-connection"])
