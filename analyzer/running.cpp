@@ -4,9 +4,12 @@
 // process is judged live, not as if it had ended.
 #include "running.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -44,10 +47,39 @@ uint64_t start_of_pid(int pid) {
 // a few ticks.
 constexpr uint64_t kSlackNs = 500'000'000;
 
-// The TCP state of every TCP socket in the network namespace of `pid`, by
-// inode, as the kernel says now (/proc/PID/net/tcp and tcp6).
-std::map<uint64_t, uint8_t> tcp_states(int pid) {
-  std::map<uint64_t, uint8_t> states;
+// A /proc/net/tcp{,6} address ("0100007F:1F90"): the address as the kernel
+// printed its 32-bit words in host order, then the port; as raw sockaddr
+// bytes, the model's form.
+std::string proc_net_address(const std::string& text, bool v6) {
+  size_t colon = text.find(':');
+  if (colon == std::string::npos || colon != (v6 ? 32u : 8u)) return "";
+  uint16_t port = htons(uint16_t(std::stoul(text.substr(colon + 1), nullptr, 16)));
+  if (!v6) {
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = port;
+    a.sin_addr.s_addr = uint32_t(std::stoul(text.substr(0, 8), nullptr, 16));
+    return std::string(reinterpret_cast<const char*>(&a), sizeof(a));
+  }
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_port = port;
+  for (int word = 0; word < 4; ++word) {
+    uint32_t w = uint32_t(std::stoul(text.substr(size_t(word) * 8, 8), nullptr, 16));
+    std::memcpy(&a.sin6_addr.s6_addr[word * 4], &w, sizeof(w));
+  }
+  return std::string(reinterpret_cast<const char*>(&a), sizeof(a));
+}
+
+struct KernelTcp {
+  uint8_t state = 0;
+  std::string local;  // raw sockaddr
+};
+
+// Every TCP socket in the network namespace of `pid`, by inode, as the
+// kernel says now (/proc/PID/net/tcp and tcp6): its state and local address.
+std::map<uint64_t, KernelTcp> tcp_states(int pid) {
+  std::map<uint64_t, KernelTcp> states;
   for (const char* table : {"tcp", "tcp6"}) {
     std::ifstream file("/proc/" + std::to_string(pid) + "/net/" + table);
     std::string line;
@@ -55,8 +87,14 @@ std::map<uint64_t, uint8_t> tcp_states(int pid) {
     while (std::getline(file, line)) {
       std::istringstream fields(line);
       std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
-      if (fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode)
-        states[std::stoull(inode)] = uint8_t(std::stoul(state, nullptr, 16));
+      if (!(fields >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode))
+        continue;
+      try {
+        states[std::stoull(inode)] = {uint8_t(std::stoul(state, nullptr, 16)),
+                                      proc_net_address(local, table[3] == '6')};
+      } catch (const std::exception&) {
+        // a line the kernel wrote in a layout this does not know: skip it
+      }
     }
   }
   return states;
@@ -74,7 +112,7 @@ uint64_t socket_inode(int pid, int fd) {
 // TCP state (CLOSE_WAIT: the peer is gone) and that they are held until now.
 void read_live_state(Model& model, int process) {
   const ProcessLife& p = model.processes[size_t(process)];
-  std::map<uint64_t, uint8_t> states;
+  std::map<uint64_t, KernelTcp> states;
   bool read = false;
   uint64_t now = clock_ns(CLOCK_MONOTONIC);
   for (SocketLife& s : model.sockets) {
@@ -82,7 +120,10 @@ void read_live_state(Model& model, int process) {
     s.end_mono_ns = now;
     if (!read) states = tcp_states(p.pid), read = true;
     int fd = s.open_fds.empty() ? s.fd : s.open_fds.front();
-    if (auto it = states.find(socket_inode(p.pid, fd)); it != states.end()) s.tcp_state = it->second;
+    auto it = states.find(socket_inode(p.pid, fd));
+    if (it == states.end()) continue;
+    s.tcp_state = it->second.state;
+    if (s.local.empty()) s.local = it->second.local;
   }
 }
 

@@ -104,12 +104,14 @@ class LiveFindings(ScenarioTest):
                 self.assertEqual([(f["kind"], f["severity"]) for f in live["findings"]], [("dead-connection", "error")])
                 [instance] = live["findings"][0]["instances"]
                 self.assertEqual((instance["peer"], instance["tcp_state"]), (f"127.0.0.1:{closer.port}", "CLOSE_WAIT"))
+                self.assertEqual(instance["local"], f"127.0.0.1:{dead_port}")  # the kernel's, read live
                 # A threshold below the idle time: the other one too.
                 result, live = report(traces, options=("--idle-threshold", "1ms"))
                 kinds = {f["kind"]: f for f in live["findings"]}
                 self.assertEqual(sorted(kinds), ["dead-connection", "stale-connection"])
                 [stale] = kinds["stale-connection"]["instances"]
                 self.assertEqual(stale["peer"], f"127.0.0.1:{holder.port}")
+                self.assertEqual(stale["local"], f"127.0.0.1:{idle_port}")
                 self.assertEqual(kinds["stale-connection"]["severity"], "warning")
                 result, _ = report(traces, options=("--idle-threshold", "soon"))
                 self.assertNotEqual(result.returncode, 0)
