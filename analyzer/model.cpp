@@ -79,12 +79,11 @@ std::vector<ModuleInfo> Model::modules_of(int process) const {
   return modules;
 }
 
-namespace {
+namespace detail {
 
-ProcessLife process_from_header(const TraceFile& trace) {
-  const auto& h = trace.header();
+ProcessLife process_from_header(const trace::FileHeader& h, const std::string& trace_name) {
   ProcessLife p;
-  p.trace = trace.name();
+  p.trace = trace_name;
   p.pid = h.pid;
   p.ppid = h.ppid;
   p.start_mono_ns = h.start_mono_ns;
@@ -93,10 +92,16 @@ ProcessLife process_from_header(const TraceFile& trace) {
   return p;
 }
 
-std::string parent_name(const TraceFile& trace) {
-  const auto& h = trace.header();
+std::string parent_name(const trace::FileHeader& h) {
   return std::string(h.parent_trace, strnlen(h.parent_trace, sizeof(h.parent_trace)));
 }
+
+}  // namespace detail
+
+namespace {
+
+using detail::parent_name;
+using detail::process_from_header;
 
 // Parents before their fork children, so a child starts from its parent's
 // state at the fork.
@@ -110,7 +115,7 @@ std::vector<size_t> replay_order(const std::vector<TraceFile>& traces) {
     state[i] = 1;
     const auto& h = traces[i].header();
     if (h.origin == uint32_t(trace::Origin::kForked)) {
-      if (auto it = by_name.find(parent_name(traces[i])); it != by_name.end()) visit(it->second);
+      if (auto it = by_name.find(parent_name(traces[i].header())); it != by_name.end()) visit(it->second);
     }
     state[i] = 2;
     order.push_back(i);
@@ -236,7 +241,7 @@ ForkRegistry forks_named_by_children(const std::vector<TraceFile>& traces) {
   ForkRegistry forks;
   for (const TraceFile& trace : traces) {
     if (trace.header().origin != uint32_t(trace::Origin::kForked)) continue;
-    forks.wanted[{parent_name(trace), trace.header().parent_fork_offset}] = listed_fork_fds(trace);
+    forks.wanted[{parent_name(trace.header()), trace.header().parent_fork_offset}] = listed_fork_fds(trace);
   }
   return forks;
 }
@@ -348,12 +353,12 @@ Model build_model(std::vector<TraceFile>& traces) {
   std::map<std::string, int> process_of_trace;
   for (size_t i : replay_order(traces)) {
     const TraceFile& trace = traces[i];
-    model.processes.push_back(process_from_header(trace));
+    model.processes.push_back(process_from_header(trace.header(), trace.name()));
     int process = int(model.processes.size() - 1);
     process_of_trace[trace.name()] = process;
     Replay replay(model, process, forks);
     if (model.processes.back().forked) {
-      std::string parent = parent_name(trace);
+      std::string parent = parent_name(trace.header());
       auto parent_process = process_of_trace.find(parent);
       auto state = forks.captured.find({parent, trace.header().parent_fork_offset});
       if (parent_process == process_of_trace.end() || state == forks.captured.end()) {

@@ -98,6 +98,7 @@ struct SocketLife {
   uint64_t bytes_sent = 0;
   uint64_t bytes_received = 0;
   uint64_t last_io_mono_ns = 0;  // 0 = no I/O
+  uint64_t counters_offset = 0;  // its first IoCounters record in its trace, which I/O updates in place
   int session = -1;  // the session that holds it (index into Model::sessions)
   // One kernel socket seen by several processes (fork copies, a socket
   // handed on by spawn) has one shared_id across them.

@@ -56,7 +56,7 @@ void Replay::note_use(int fd) {
   if (auto it = fds_.find(fd); it != fds_.end()) sock(it->second.socket).used = true;
 }
 
-void Replay::apply(const RecordView& r, const TraceFile& trace) {
+void Replay::apply(const RecordView& r) {
   switch (r.type()) {
     case RecordType::kConnect: {
       // A received socket's first Connect is the shim saying it came connected.
@@ -203,7 +203,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       if (auto it = fds_.find(rec.h.fd); it != fds_.end()) it->second.cloexec = rec.h.flags & trace::kFlagCloexec;
       return;
     }
-    case RecordType::kFork: return on_fork(r, trace);
+    case RecordType::kFork: return on_fork(r);
     case RecordType::kForkFds: return on_fork_fds(r);
     case RecordType::kSocketInode: {
       const auto& rec = r.as<trace::SocketInode>();
@@ -255,7 +255,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       proc().exit_status = rec.exit_status;
       return;
     }
-    case RecordType::kIoCounters: return on_io_counters(r.as<trace::IoCounters>());
+    case RecordType::kIoCounters: return on_io_counters(r.as<trace::IoCounters>(), r.offset());
     case RecordType::kInheritedFd: return on_inherited_fd(r);
     case RecordType::kPassOn: {
       const auto& rec = r.as<trace::PassOn>();
@@ -358,11 +358,12 @@ void Replay::on_session_event(const trace::SessionEvent& rec) {
   }
 }
 
-void Replay::on_io_counters(const trace::IoCounters& rec) {
+void Replay::on_io_counters(const trace::IoCounters& rec, uint64_t offset) {
   auto it = fds_.find(rec.h.fd);
   if (it == fds_.end()) return;
   SocketLife& s = sock(it->second.socket);
   // One record per fd that did I/O first: they add up.
+  if (!s.has_io_counters) s.counters_offset = offset;
   s.has_io_counters = true;
   s.bytes_sent += rec.bytes_sent;
   s.bytes_received += rec.bytes_received;

@@ -45,7 +45,15 @@ struct ForkRegistry {
   std::map<ForkKey, std::optional<std::set<int>>> wanted;
   std::map<ForkKey, ForkState> captured;  // until the child is replayed
   std::set<ForkKey> seen;                 // every Fork record
+  // Following traces as they grow (watch): a child's trace may appear after
+  // its parent's Fork record was read, so every fork is captured.
+  bool capture_every_fork = false;
 };
+
+// A process as its trace's header describes it (no records read yet).
+ProcessLife process_from_header(const trace::FileHeader& header, const std::string& trace_name);
+// A fork child's parent trace (file name), from its header.
+std::string parent_name(const trace::FileHeader& header);
 
 // Replays one trace into the model.
 class Replay {
@@ -56,15 +64,25 @@ class Replay {
   void inherit(ForkState state);
 
   void run(const TraceFile& trace) {
-    trace.for_each_record([&](const RecordView& record) { apply(record, trace); });
+    trace.for_each_record([&](const RecordView& record) { apply(record); });
     finish();
   }
+
+  // Following a trace as it grows (GrowingTrace feeds apply()): the model
+  // shows the process as of its last record, without finish().
+  // The trace has its end record (exit) or its image exec'd away.
+  bool ended() const { return end_ts_.has_value() || exec_pending_; }
+  bool exited() const { return end_ts_.has_value(); }
 
  private:
   ProcessLife& proc() { return model_.processes[size_t(process_)]; }
   SocketLife& sock(int index) { return model_.sockets[size_t(index)]; }
 
-  void apply(const RecordView& r, const TraceFile& trace);
+ public:
+  // Applies one record of the process's trace, in file order.
+  void apply(const RecordView& r);
+
+ private:
   void on_process_info(const RecordView& r);
   void on_module(const RecordView& r);
   void on_stack(const RecordView& r);
@@ -72,12 +90,12 @@ class Replay {
   void release_fd(int fd, uint64_t ts);
   void finish();
   void note_time(uint64_t ts) { last_ts_ = std::max(last_ts_, ts); }
-  void on_io_counters(const trace::IoCounters& rec);
+  void on_io_counters(const trace::IoCounters& rec, uint64_t offset);
   void recycle(int socket);
   void on_session_begin(const RecordView& r);
   void on_session_event(const trace::SessionEvent& rec);
   void on_inherited_fd(const RecordView& r);
-  void on_fork(const RecordView& r, const TraceFile& trace);
+  void on_fork(const RecordView& r);
   ForkState capture() const;
   void watch_after_fork(ForkState& state, const std::set<int>& listed);
   void note_made_after_fork(int fd, int socket);

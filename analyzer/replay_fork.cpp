@@ -28,16 +28,16 @@ ForkState Replay::capture() const {
   return state;
 }
 
-void Replay::on_fork(const RecordView& r, const TraceFile& trace) {
+void Replay::on_fork(const RecordView& r) {
   note_time(r.as<trace::Fork>().ts);
-  ForkKey key{trace.name(), r.offset()};
+  ForkKey key{proc().trace, r.offset()};
   forks_.seen.insert(key);
   auto wanted = forks_.wanted.find(key);
-  if (wanted == forks_.wanted.end()) return;  // no child trace names it
+  if (wanted == forks_.wanted.end() && !forks_.capture_every_fork) return;  // no child trace names it
   // The parent's sockets are shared with the child from here on.
   for (const auto& [fd, ref] : fds_) sock(ref.socket).shared = true;
   ForkState& state = forks_.captured[key] = capture();
-  if (wanted->second) watch_after_fork(state, *wanted->second);
+  if (wanted != forks_.wanted.end() && wanted->second) watch_after_fork(state, *wanted->second);
 }
 
 // The child holds fds its parent recorded only after the Fork record: look
@@ -104,7 +104,7 @@ int Replay::adopt(SocketLife copy) {
   copy.opened_mono_ns = std::min(copy.opened_mono_ns, proc().start_mono_ns);
   // The child's own counters records start from the parent's values.
   copy.has_io_counters = false;
-  copy.bytes_sent = copy.bytes_received = copy.last_io_mono_ns = 0;
+  copy.bytes_sent = copy.bytes_received = copy.last_io_mono_ns = copy.counters_offset = 0;
   copy.open_fds.clear();
   copy.fd_refs = 0;
   return place_socket(std::move(copy));

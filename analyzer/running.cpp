@@ -101,13 +101,21 @@ std::map<uint64_t, KernelTcp> tcp_states(int pid) {
   return states;
 }
 
-// The socket inode at `fd` of `pid` now, 0 when there is none.
+}  // namespace
+
 uint64_t socket_inode(int pid, int fd) {
   std::error_code ec;
   std::string target = std::filesystem::read_symlink("/proc/" + std::to_string(pid) + "/fd/" + std::to_string(fd), ec);
   if (ec || target.rfind("socket:[", 0) != 0) return 0;
   return std::strtoull(target.c_str() + 8, nullptr, 10);
 }
+
+bool still_running(const ProcessLife& p) {
+  uint64_t started = start_of_pid(p.pid);
+  return started != 0 && started <= p.start_real_ns + kSlackNs;  // else gone, or a new process
+}
+
+namespace {
 
 // What the kernel says now of the sockets a running process holds: their
 // TCP state (CLOSE_WAIT: the peer is gone) and that they, its live sessions
@@ -137,9 +145,7 @@ void read_live_state(Model& model, int process) {
 void mark_running_processes(Model& model) {
   for (size_t i = 0; i < model.processes.size(); ++i) {
     ProcessLife& p = model.processes[i];
-    if (p.end != ProcessEnd::kUnknown) continue;
-    uint64_t started = start_of_pid(p.pid);
-    if (started == 0 || started > p.start_real_ns + kSlackNs) continue;  // gone, or a new process
+    if (p.end != ProcessEnd::kUnknown || !still_running(p)) continue;
     p.end = ProcessEnd::kRunning;
     read_live_state(model, int(i));
   }

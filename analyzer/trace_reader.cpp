@@ -149,17 +149,20 @@ void TraceFile::check_header() const {
   }
 }
 
-void TraceFile::check_record(const trace::RecordHeader& h, uint64_t offset) const {
-  if (h.size < sizeof(trace::RecordHeader) || h.size % trace::kRecordAlign) {
-    fail("corrupt record (size " + std::to_string(h.size) + ")", offset);
-  }
-  if (offset + h.size > size_) fail("trace is truncated: record runs past the end of the file", offset);
-  if (h.type > trace::kMaxRecordType) return;  // newer type: skipped, size is enough
+std::string record_problem(const trace::RecordHeader& h) {
+  if (h.size < sizeof(trace::RecordHeader) || h.size % trace::kRecordAlign)
+    return "corrupt record (size " + std::to_string(h.size) + ")";
+  if (h.type > trace::kMaxRecordType) return "";  // newer type: skipped, size is enough
   size_t fixed = fixed_size(RecordType(h.type));
-  if (h.size < fixed || h.size < fixed + claimed_tail(h)) {
-    fail("corrupt record (type " + std::to_string(h.type) + ", size " + std::to_string(h.size) + ")",
-         offset);
-  }
+  if (h.size < fixed || h.size < fixed + claimed_tail(h))
+    return "corrupt record (type " + std::to_string(h.type) + ", size " + std::to_string(h.size) + ")";
+  return "";
+}
+
+void TraceFile::check_record(const trace::RecordHeader& h, uint64_t offset) const {
+  if (h.size >= sizeof(trace::RecordHeader) && h.size % trace::kRecordAlign == 0 && offset + h.size > size_)
+    fail("trace is truncated: record runs past the end of the file", offset);
+  if (std::string problem = record_problem(h); !problem.empty()) fail(problem, offset);
 }
 
 // Pages already read are handed back to the kernel as the reader goes, so

@@ -80,6 +80,11 @@ class TraceFile {
   mutable bool ended_cleanly_ = false;
 };
 
+// What is wrong with a whole record (its h.size bytes are there): a size
+// that is no record's, or fields that claim more than it holds; "" if
+// nothing. Published records only (h.type != 0).
+std::string record_problem(const trace::RecordHeader& h);
+
 // Trace files named on the command line: files as they are, directories
 // expanded to the connleak.*.trace files they hold. Throws TraceError for a
 // path that does not exist or a directory without traces.

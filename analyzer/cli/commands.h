@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <optional>
 #include <string>
 #include <vector>
@@ -54,6 +55,14 @@ std::optional<int> error_exit(const Report& report, const ReportOptions& options
 // nullopt for anything else (negative, no number, an unknown unit).
 std::optional<std::chrono::milliseconds> parse_duration(const std::string& text);
 
+// Starting a traced command (tracing.cpp). Throw LaunchError.
+// The shim, at its fixed place relative to this binary.
+std::filesystem::path find_shim();
+// `requested`, made if missing; or a fresh connleak-YYYYmmdd-HHMMSS-<pid> here.
+std::filesystem::path make_output_dir(const std::string& requested);
+// connleak's exit code for a command it could not start (LaunchError's message).
+int launch_exit_code(const std::string& message);
+
 struct RunOptions {
   ReportOptions report;
   std::string output_dir;
@@ -69,5 +78,14 @@ struct ReportCommandOptions {
   std::vector<std::string> traces;
 };
 int report_command(const ReportCommandOptions& options);
+
+struct WatchOptions {
+  std::chrono::milliseconds interval{2000};
+  bool once = false;
+  std::string output_dir;   // -- COMMAND: where its traces go
+  bool command_mode = false;  // `watch -- COMMAND` rather than `watch DIR`
+  std::vector<std::string> target;  // DIR, or COMMAND and its arguments
+};
+int watch(const WatchOptions& options);
 
 }  // namespace connleak::cli

@@ -1,6 +1,7 @@
 // connleak: finds connections and sockets a program never closed.
 //   connleak run [OPTIONS] -- COMMAND [ARGS...]
 //   connleak report [OPTIONS] TRACE...
+//   connleak watch [OPTIONS] (TRACE_DIR | -- COMMAND [ARGS...])
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -49,6 +50,26 @@ int main(int argc, char** argv) {
   add_report_options(*report_cmd, report.report);
   report_cmd->add_option("traces", report.traces, "Trace files or directories")->required();
 
+  WatchOptions watch_options;
+  CLI::App* watch_cmd = app.add_subcommand(
+      "watch", "Live view of a running program's sockets and sessions per creation site, refreshed like top");
+  std::string interval = "2s";
+  watch_cmd->add_option("--interval", interval, "Time between two views (default 2s)")
+      ->type_name("DURATION")
+      ->check([](const std::string& text) {
+        auto d = parse_duration(text);
+        return d && d->count() > 0 ? std::string() : "expected a duration such as 500ms, 2s or 1m, not '" + text + "'";
+      });
+  watch_cmd->add_flag("--once", watch_options.once, "Show one view after one interval and stop (for scripts)");
+  watch_cmd->add_option("--output-dir", watch_options.output_dir, "With -- COMMAND: where traces go")
+      ->type_name("DIR");
+  watch_cmd->add_option("target", watch_options.target, "A trace directory, or -- COMMAND [ARGS...]")->required();
+  watch_cmd->positionals_at_end();
+  // `watch -- COMMAND` and `watch DIR` differ only in the "--".
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--") watch_options.command_mode = true;
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -58,6 +79,14 @@ int main(int argc, char** argv) {
   if (run_cmd->parsed()) {
     if (!descendant_timeout.empty()) run.descendant_timeout = parse_duration(descendant_timeout);
     return run_command(run);
+  }
+  if (watch_cmd->parsed()) {
+    watch_options.interval = *parse_duration(interval);
+    if (!watch_options.command_mode && watch_options.target.size() != 1) {
+      std::cerr << "connleak watch: expected one trace directory, or -- COMMAND [ARGS...]\n";
+      return kExitBadInput;
+    }
+    return watch(watch_options);
   }
   return report_command(report);
 }
