@@ -94,6 +94,23 @@ class LiveService(ScenarioTest):
         self.assertLess(abs(rate - true_rate) / true_rate, 0.2, f"measured {rate}/min, true {true_rate}/min")
         self.assertIn(f"{leaks} connections opened here", finding["message"])
 
+    def check_watch(self, traces, service):
+        """`watch --once`, not on a terminal: a header, then one plain line per site."""
+        result = subprocess.run([CONNLEAK, "watch", "--once", "--interval", "200ms", traces], capture_output=True,
+                                text=True, timeout=60)
+        self.assertEqual(result.returncode, 0, result.stderr)
+        header, columns, *rows = result.stdout.strip().split("\n")
+        self.assertIn("1 processes (1 running)", header)
+        self.assertNotIn("\x1b", result.stdout)  # no screen control off a terminal
+        self.assertEqual(columns.split()[:7], ["OPEN", "OPENED", "CLOSED", "GROWTH/MIN", "OLDEST-IDLE", "CLOSE_WAIT",
+                                               "PROCS"])
+        [served] = [row.split() for row in rows if "handle_request" in row]
+        leaks = len(service.leak_times)
+        self.assertEqual([int(v) for v in served[:3]], [leaks, service.requests, service.requests - leaks])
+        self.assertGreater(float(served[3]), 0)
+        self.assertEqual(int(served[5]), leaks)  # every leaked one is in CLOSE_WAIT
+        self.assertEqual(served[7], "tcp")
+
     def test_a_leaking_server_live_and_after_it_stopped(self):
         with tempfile.TemporaryDirectory() as work:
             traces = os.path.join(work, "traces")
@@ -118,6 +135,7 @@ class LiveService(ScenarioTest):
                 oldest = max(i["idle_ns"] for i in dead["instances"])
                 self.assertGreater(oldest, (SERVE_SECONDS - 2) * 1_000_000_000)
                 self.check_growth(kinds["connection-growth"], service, true_rate)
+                self.check_watch(traces, service)
             ended = report(traces)
             [process] = ended["processes"]
             self.assertEqual((process["end"], process["exit_status"]), ("exit", 0))
@@ -125,3 +143,27 @@ class LiveService(ScenarioTest):
             self.assertEqual(sorted(kinds), ["connection-growth", "leaked-connection"])
             self.assertEqual(kinds["leaked-connection"]["count"], leaks)
             self.check_growth(kinds["connection-growth"], service, true_rate)
+
+
+# Holds three connections for a moment, then exits with status 3.
+HOLDER = r"""
+import socket, sys, time
+held = [socket.create_connection(("127.0.0.1", int(sys.argv[1]))) for _ in range(3)]
+time.sleep(2)
+sys.exit(3)
+"""
+
+
+class WatchCommand(ScenarioTest):
+    def test_watch_a_command_once(self):
+        from harness import LoopbackServer
+        with LoopbackServer() as server, tempfile.TemporaryDirectory() as work:
+            result = subprocess.run([CONNLEAK, "watch", "--once", "--interval", "1s", "--output-dir",
+                                     os.path.join(work, "traces"), "--", "python3", "-c", HOLDER, str(server.port)],
+                                    capture_output=True, text=True, timeout=60)
+            self.assertEqual(result.returncode, 3, result.stderr)  # the command's own status
+            header, columns, *rows = result.stdout.strip().split("\n")
+            self.assertTrue(header.startswith("connleak watch "), header)
+            self.assertIn("3", [row.split()[0] for row in rows])  # the site of the three connections
+            self.assertIn("connleak report", result.stderr)
+            self.assertTrue(os.listdir(os.path.join(work, "traces")))
