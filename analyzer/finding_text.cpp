@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdio>
 #include <map>
 #include <set>
 
@@ -163,6 +164,48 @@ std::string live_message(const Finding& f, const Model& model, const std::vector
          std::to_string(longest / 1'000'000'000) + " s";
 }
 
+// "412 connections opened here are open in a running process, +37 per
+// minute over the last 10 min, 0 closed in that time"
+std::string growth_message(const Finding& f, const Model& model, const std::vector<Leak>& group) {
+  bool running = model.processes[size_t(group.front().process)].end == ProcessEnd::kRunning;
+  const LeakInstance* top = &f.instances.front();
+  for (const auto& i : f.instances)
+    if (i.growth->open > top->growth->open) top = &i;
+  const GrowthFacts& g = *top->growth;
+  bool connections = !top->peer.empty();
+  std::string noun = g.sessions ? g.api + (g.open == 1 ? " session" : " sessions")
+                                : (connections ? (g.open == 1 ? "connection" : "connections")
+                                               : (g.open == 1 ? "socket" : "sockets"));
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%+.0f", g.per_minute);
+  uint64_t minutes = g.window_ns / 60'000'000'000ull;
+  std::string window = minutes >= 2 ? std::to_string(minutes) + " minutes"
+                                    : std::to_string(g.window_ns / 1'000'000'000ull) + " s";
+  std::string message = std::to_string(g.open) + " " + noun + (g.sessions ? " created" : " opened") +
+                        " here " + (running ? (g.open == 1 ? "is" : "are") : (g.open == 1 ? "was" : "were")) +
+                        " open and growing: " + rate +
+                        " per minute over " + window + ", " + std::to_string(g.closed) + " closed in that time";
+  if (f.instances.size() > 1) message += " (the largest of " + std::to_string(f.instances.size()) + " processes)";
+  return message;
+}
+
+// "1 curl_easy session created here has completed no transfer for 95 s in a
+// running process, and still holds 1 connection"
+std::string stale_session_message(const Finding& f) {
+  size_t n = f.instances.size();
+  std::string api = session_api(f);
+  uint64_t longest = 0;
+  size_t held = 0;
+  for (const auto& i : f.instances) {
+    longest = std::max(longest, i.idle_ns.value_or(0));
+    held += i.session_facts ? i.session_facts->connections.size() : 0;
+  }
+  return plural(n, api + " session", api + " sessions") + " created here " + (n == 1 ? "has" : "have") +
+         " completed no transfer for up to " + std::to_string(longest / 1'000'000'000) +
+         " s in a running process, and still " + (n == 1 ? "holds " : "hold ") +
+         plural(held, "connection", "connections");
+}
+
 }  // namespace
 
 std::string finding_message(const Finding& finding, const Model& model, const std::vector<Leak>& group) {
@@ -170,6 +213,8 @@ std::string finding_message(const Finding& finding, const Model& model, const st
   if (finding.kind == "bad-close") return bad_close_message(finding);
   if (finding.kind == "leaked-session") return leaked_session_message(finding);
   if (finding.kind == "session-churn") return churn_message(finding);
+  if (finding.kind == "connection-growth") return growth_message(finding, model, group);
+  if (finding.kind == "stale-session") return stale_session_message(finding);
   if (finding.kind == "dead-connection" || finding.kind == "stale-connection")
     return live_message(finding, model, group);
   return leak_message(finding, model, group);

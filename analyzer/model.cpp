@@ -21,6 +21,26 @@ using detail::ForkKey;
 using detail::ForkRegistry;
 using detail::Replay;
 
+void SiteHistory::record(uint64_t mono_ns, uint64_t opened_more, uint64_t closed_more) {
+  constexpr uint64_t kSecond = 1'000'000'000;
+  // Timestamps of different threads (coarse and fine clocks) may go back a tick.
+  if (!points.empty()) mono_ns = std::max(mono_ns, points.back().mono_ns);
+  SitePoint next{mono_ns, opened() + opened_more, closed() + closed_more};
+  if (!points.empty() && points.back().mono_ns / kSecond == mono_ns / kSecond) {
+    points.back() = next;
+  } else {
+    points.push_back(next);
+  }
+}
+
+int64_t SiteHistory::open_at(uint64_t mono_ns) const {
+  auto after = std::upper_bound(points.begin(), points.end(), mono_ns,
+                                [](uint64_t t, const SitePoint& p) { return t < p.mono_ns; });
+  if (after == points.begin()) return 0;
+  --after;
+  return int64_t(after->opened) - int64_t(after->closed);
+}
+
 const std::vector<uint64_t>* Model::stack(const StackRef& ref) const {
   if (ref.id == trace::kNoStack) return nullptr;
   for (int p = ref.process; p >= 0; p = processes[size_t(p)].parent) {

@@ -109,6 +109,7 @@ struct SocketLife {
   bool used = false;
   int held_on_by = -1;  // kHeldElsewhere: the process whose reference outlived this one
   std::vector<int> shared_with;  // a leaked copy: the other processes that held the socket
+  int site = -1;  // the creation site it is counted in (Model::sites), -1: none (inherited)
 };
 
 // A session: a libcurl handle, an OpenSSL SSL or SSL_CTX, or an annotated one.
@@ -133,6 +134,33 @@ struct SessionLife {
   // Alive at its process's end while a copy in another process lived on
   // longer: that one is the last holder, not this.
   bool held_elsewhere = false;
+  int site = -1;  // the creation site it is counted in (Model::sites), -1: none
+};
+
+// One creation site of one process (a socket() or accept() stack, or a
+// session constructor's): how many objects it opened and closed so far, over
+// time. Growth is judged from these, also after the objects' own slots were
+// reused. Points are cumulative totals, at most one per second of trace time,
+// so a site costs memory by the seconds it was busy, not by its objects.
+struct SitePoint {
+  uint64_t mono_ns = 0;
+  uint64_t opened = 0;
+  uint64_t closed = 0;
+};
+
+struct SiteHistory {
+  int process = -1;
+  StackRef stack;
+  bool sessions = false;  // counts sessions (of `api`), not sockets
+  std::string api;
+  std::vector<SitePoint> points;
+
+  uint64_t opened() const { return points.empty() ? 0 : points.back().opened; }
+  uint64_t closed() const { return points.empty() ? 0 : points.back().closed; }
+  // Adds to the totals as of `mono_ns`.
+  void record(uint64_t mono_ns, uint64_t opened, uint64_t closed);
+  // The open count (opened - closed) as of `mono_ns`.
+  int64_t open_at(uint64_t mono_ns) const;
 };
 
 // A socket that survived exec (or posix_spawn) into another image.
@@ -179,6 +207,7 @@ struct Model {
   // Sockets passed with SCM_RIGHTS: the shared_ids of both ends, by inode.
   std::map<uint64_t, std::vector<int>> ids_by_inode;
   std::vector<SessionLife> sessions;
+  std::vector<SiteHistory> sites;
   std::vector<Handover> handovers;
   std::vector<BadCloseEvent> bad_closes;
   std::vector<ReapedChild> reaped;

@@ -83,8 +83,32 @@ Json session_instance_json(const LeakInstance& inst) {
   };
 }
 
+// A connection-growth instance: one creation site of one process.
+Json growth_instance_json(const LeakInstance& inst) {
+  const GrowthFacts& g = *inst.growth;
+  return Json{
+      {"pid", inst.pid},
+      {"counts", g.sessions ? "sessions" : "sockets"},
+      {"api", g.sessions ? Json(g.api) : Json()},
+      {"family", string_or_null(inst.family)},
+      {"protocol", string_or_null(inst.protocol)},
+      {"peer", string_or_null(inst.peer)},
+      {"open", g.open},
+      {"open_at_window_start", g.open_at_start},
+      {"rate_per_minute", g.per_minute},
+      {"window_start_ns", inst.opened_ns},
+      {"window_end_ns", g.window_end_ns},
+      {"window_ns", g.window_ns},
+      {"opened_in_window", g.opened},
+      {"closed_in_window", g.closed},
+      {"opened", g.opened_total},
+      {"closed", g.closed_total},
+  };
+}
+
 Json instance_json(const LeakInstance& inst) {
   if (inst.session_facts) return session_instance_json(inst);
+  if (inst.growth) return growth_instance_json(inst);
   return Json{
       {"pid", inst.pid},
       // A session instance has no fd of its own.

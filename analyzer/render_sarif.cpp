@@ -168,6 +168,39 @@ const std::vector<RuleText>& known_rules() {
        "**How to fix:** close connections whose work is done, or bound how long a pool keeps "
        "idle ones.",
        {"reliability", "network", "live"}},
+      {"stale-session",
+       "StaleSession",
+       "warning",
+       "A running process holds an idle session with open connections",
+       "A session created here has completed no transfer for longer than the idle threshold in "
+       "a running process, and still holds connections.",
+       "A session created by this call has completed no transfer for longer than the idle "
+       "threshold (--idle-threshold) in a process that is still running, and it still holds "
+       "connections. A session nobody uses again keeps its connections open until the process "
+       "exits. Invalidate sessions whose work is done (curl_easy_cleanup, SSL_free, ...), or "
+       "reuse one session for every request.",
+       "A session created by this call has **completed no transfer for longer than the idle "
+       "threshold** (`--idle-threshold`) in a process that is still running, and it **still "
+       "holds connections**.\n\n"
+       "**How to fix:** invalidate sessions whose work is done (`curl_easy_cleanup`, "
+       "`SSL_free`, ...), or reuse one session for every request.",
+       {"reliability", "resource-leak", "session", "live"}},
+      {"connection-growth",
+       "ConnectionGrowth",
+       "warning",
+       "The open connections or sessions of one call site keep growing",
+       "The number of sockets or sessions opened here and still open grew steadily while the "
+       "process worked.",
+       "The sockets or sessions created by this call pile up: their open count grew steadily "
+       "while the process worked, and fewer were closed than opened. In a long-running process "
+       "this ends in 'Too many open files' or an exhausted server. Find the path on which they "
+       "are not closed (the leaked instances, live or at exit, show where they were created).",
+       "The sockets or sessions created by this call **pile up**: their open count grew "
+       "steadily while the process worked. In a long-running process this ends in "
+       "`Too many open files` or an exhausted server.\n\n"
+       "**How to fix:** find the path on which they are not closed, and give each one an owner "
+       "that closes it when its work is done.",
+       {"reliability", "resource-leak", "network", "live"}},
       {"bad-close",
        "BadClose",
        "warning",

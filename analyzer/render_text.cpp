@@ -145,8 +145,25 @@ std::vector<std::string> instance_facts(const LeakInstance& inst, const ProcessS
   return facts;
 }
 
+// A creation site's growth: where its open count went and how fast.
+std::string growth_line(const Report& report, const LeakInstance& inst) {
+  const GrowthFacts& g = *inst.growth;
+  const ProcessSummary* proc = find_process(report, inst);
+  std::string line = "  in pid " + std::to_string(inst.pid);
+  if (proc != nullptr && !proc->exe.empty()) line += " (" + proc->exe + ")";
+  char rate[32];
+  std::snprintf(rate, sizeof rate, "%+.1f", g.per_minute);
+  line += ": " + std::to_string(g.open) + " open, " + rate + " per minute over " + seconds(g.window_ns) + " (" +
+          std::to_string(g.open_at_start) + " open at its start; " + std::to_string(g.opened) + " opened and " +
+          std::to_string(g.closed) + " closed in that time; " + std::to_string(g.opened_total) + " opened, " +
+          std::to_string(g.closed_total) + " closed in all)";
+  if (!inst.peer.empty()) line += ", the newest to " + inst.peer;
+  return line;
+}
+
 std::string instance_line(const Report& report, const LeakInstance& inst) {
   if (inst.session_facts) return session_line(report, inst);
+  if (inst.growth) return growth_line(report, inst);
   const ProcessSummary* proc = find_process(report, inst);
   std::string line = "  in pid " + std::to_string(inst.pid);
   if (proc != nullptr && !proc->exe.empty()) line += " (" + proc->exe + ")";

@@ -97,6 +97,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       // if it was handed over for good (model.cpp, decide_last_holder).
       s.used = !s.received;
       s.open_stack = {process_, rec.stack_id};
+      count_opened(index, rec.ts);
       if (s.received) note_made_after_fork(rec.h.fd, index);
       return;
     }
@@ -117,6 +118,7 @@ void Replay::apply(const RecordView& r, const TraceFile& trace) {
       s.accepted = s.connected = true;
       s.peer = address_bytes(rec.peer);
       s.open_stack = s.connect_stack = {process_, rec.stack_id};
+      count_opened(index, rec.ts);
       if (s.domain == 0 && s.peer.size() >= sizeof(sa_family_t)) {
         sa_family_t family;
         std::memcpy(&family, s.peer.data(), sizeof(family));
@@ -304,8 +306,10 @@ void Replay::on_session_begin(const RecordView& r) {
   // The same address again: the old object was freed where the shim could
   // not see (a library-internal free).
   if (auto stale = live_sessions_.find(rec.handle); stale != live_sessions_.end()) {
-    model_.sessions[size_t(stale->second)].ended = true;
-    model_.sessions[size_t(stale->second)].end_mono_ns = rec.ts;
+    SessionLife& gone = model_.sessions[size_t(stale->second)];
+    gone.ended = true;
+    gone.end_mono_ns = rec.ts;
+    if (gone.site >= 0) model_.sites[size_t(gone.site)].record(rec.ts, 0, 1);
   }
   SessionLife s;
   s.process = process_;
@@ -317,6 +321,11 @@ void Replay::on_session_begin(const RecordView& r) {
     s.parent = parent->second;
   }
   s.shared_id = int(model_.sessions.size());
+  // Sessions a library makes inside another's call are that one's business.
+  if (s.parent < 0) {
+    s.site = site_for(s.stack, true, s.api);
+    model_.sites[size_t(s.site)].record(rec.ts, 1, 0);
+  }
   model_.sessions.push_back(std::move(s));
   live_sessions_[rec.handle] = int(model_.sessions.size() - 1);
 }
@@ -341,6 +350,7 @@ void Replay::on_session_event(const trace::SessionEvent& rec) {
     case Event::kEnd:
       s.ended = true;
       s.end_mono_ns = rec.ts;
+      if (s.site >= 0) model_.sites[size_t(s.site)].record(rec.ts, 0, 1);
       live_sessions_.erase(it);
       return;
     default:
@@ -424,6 +434,7 @@ int Replay::open_socket(int fd, uint64_t ts, bool cloexec) {
     if (--sock(old).fd_refs == 0) {
       sock(old).end = SocketEnd::kClosedUnseen;
       sock(old).end_mono_ns = ts;
+      count_closed(old, ts);
       note_release(old, ts);
       recycle(old);
     }
@@ -451,6 +462,32 @@ int Replay::place_socket(SocketLife s) {
   return index;
 }
 
+int Replay::site_for(const StackRef& stack, bool sessions, const std::string& api) {
+  auto [it, fresh] = sites_.try_emplace({stack.id, sessions, api}, int(model_.sites.size()));
+  if (fresh) {
+    SiteHistory site;
+    site.process = process_;
+    site.stack = stack;
+    site.sessions = sessions;
+    site.api = api;
+    model_.sites.push_back(std::move(site));
+  }
+  return it->second;
+}
+
+void Replay::count_opened(int socket, uint64_t ts) {
+  SocketLife& s = sock(socket);
+  s.site = site_for(s.open_stack, false, "");
+  model_.sites[size_t(s.site)].record(std::max(ts, s.opened_mono_ns), 1, 0);
+}
+
+void Replay::count_closed(int socket, uint64_t ts) {
+  SocketLife& s = sock(socket);
+  if (s.site < 0) return;
+  model_.sites[size_t(s.site)].record(ts, 0, 1);
+  s.site = -1;
+}
+
 // The end of one process's reference to a socket others share: who held it
 // last is decided from these (model.cpp).
 void Replay::note_release(int socket, uint64_t ts) {
@@ -476,6 +513,7 @@ void Replay::release_fd(int fd, uint64_t ts) {
   if (--sock(socket).fd_refs == 0) {
     sock(socket).end = SocketEnd::kClosed;
     sock(socket).end_mono_ns = std::max(ts, sock(socket).opened_mono_ns);  // coarse close, fine accept
+    count_closed(socket, sock(socket).end_mono_ns);
     note_release(socket, sock(socket).end_mono_ns);
     // Kept while it is the last socket closed at this fd (a later double
     // close names it); the one it replaces there can go.
@@ -512,11 +550,12 @@ void Replay::finish() {
     s.end_mono_ns = p.end_mono_ns;
     if (p.end == ProcessEnd::kExit && !confirmed_.count(socket)) {
       s.end = SocketEnd::kClosedUnseen;  // the kernel said it was gone at exit
+      count_closed(socket, p.end_mono_ns);
       note_release(socket, p.end_mono_ns);
     } else if (p.end == ProcessEnd::kExec) {
       bool survives = std::any_of(fds.begin(), fds.end(), [&](int fd) { return !fds_[fd].cloexec; });
       s.end = survives ? SocketEnd::kPassedOnAtExec : SocketEnd::kClosedAtExec;
-      if (!survives) note_release(socket, p.end_mono_ns);
+      if (!survives) note_release(socket, p.end_mono_ns), count_closed(socket, p.end_mono_ns);
     } else {
       s.end = SocketEnd::kOpen;  // its release is the process's end: model.cpp notes it
     }

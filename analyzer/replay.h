@@ -7,6 +7,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 
 #include "model.h"
@@ -85,6 +86,10 @@ class Replay {
   void note_use(int fd);
   int adopt(SocketLife copy);
   int place_socket(SocketLife s);
+  // Creation sites (Model::sites): sockets and sessions count where they were made.
+  int site_for(const StackRef& stack, bool sessions, const std::string& api);
+  void count_opened(int socket, uint64_t ts);
+  void count_closed(int socket, uint64_t ts);
 
   Model& model_;
   int process_;
@@ -102,6 +107,7 @@ class Replay {
   std::map<int, int> last_closed_at_;     // fd -> the socket it last held
   std::map<uint64_t, int> pending_pass_on_;  // for the next exec or spawn
   std::map<uint64_t, int> live_sessions_;    // handle -> session index
+  std::map<std::tuple<uint32_t, bool, std::string>, int> sites_;  // (stack id, sessions, api) -> site
 };
 
 

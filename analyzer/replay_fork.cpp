@@ -69,6 +69,7 @@ void Replay::inherit(ForkState state) {
     copy.handle = handle;
     copy.process = process_;
     copy.inherited = true;
+    copy.site = -1;  // counted where it was made
     model_.sessions.push_back(std::move(copy));
     session_of[original] = int(model_.sessions.size() - 1);
     live_sessions_[handle] = int(model_.sessions.size() - 1);
@@ -95,6 +96,7 @@ void Replay::inherit(ForkState state) {
 int Replay::adopt(SocketLife copy) {
   copy.process = process_;
   copy.inherited = true;
+  copy.site = -1;  // counted where it was made
   copy.shared = true;
   copy.used = false;  // until this process does something with it
   copy.end = SocketEnd::kOpen;

@@ -12,9 +12,9 @@ namespace {
 
 // The order kinds appear in on the SUMMARY: line: fixed, so that CI logs of
 // two runs can be compared line by line.
-constexpr std::array<std::string_view, 8> kKindOrder = {
-    "leaked-connection", "leaked-socket", "leaked-session",  "dead-connection",
-    "stale-connection",  "inherited-socket", "session-churn", "bad-close",
+constexpr std::array<std::string_view, 10> kKindOrder = {
+    "leaked-connection", "leaked-socket",    "leaked-session", "dead-connection",   "stale-connection",
+    "stale-session",     "connection-growth", "inherited-socket", "session-churn", "bad-close",
 };
 
 struct KindCount {

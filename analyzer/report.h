@@ -82,6 +82,21 @@ struct GeneratedSuppression {
   size_t also_matches = 0;   // other findings of the report the rule matches too
 };
 
+// connection-growth: how one creation site's open count grew.
+struct GrowthFacts {
+  bool sessions = false;  // counts sessions (of `api`), not sockets
+  std::string api;
+  int64_t open = 0;            // open at the window's end
+  int64_t open_at_start = 0;   // open at its start
+  uint64_t opened = 0;         // in the window
+  uint64_t closed = 0;
+  uint64_t opened_total = 0;   // over the process's life
+  uint64_t closed_total = 0;
+  double per_minute = 0;
+  uint64_t window_ns = 0;
+  uint64_t window_end_ns = 0;  // CLOCK_REALTIME
+};
+
 // One leaked object (a socket or a session) behind a finding.
 struct LeakInstance {
   int pid = 0;
@@ -103,6 +118,7 @@ struct LeakInstance {
   std::vector<int> shared_with;  // pids
   std::optional<SessionRef> session;  // the session that held this socket
   std::optional<SessionFacts> session_facts;  // this instance is a session
+  std::optional<GrowthFacts> growth;          // this instance is a creation site
 };
 
 struct Finding {

@@ -1,6 +1,7 @@
 #include "report_builder.h"
 
 #include "finding_text.h"
+#include "growth.h"
 
 #include <netinet/tcp.h>
 
@@ -97,18 +98,50 @@ LeakInstance session_instance(const Model& model, const Leak& leak) {
   facts.handle = s.handle;
   facts.completed_transfers = s.completed_transfers;
   facts.connections_opened = s.connections_opened;
-  bool leaked = leak.kind == "leaked-session";
+  // A stale session is judged as a leaked one would be: idle until now, and
+  // what it holds.
+  bool leaked = leak.kind == "leaked-session" || leak.kind == "stale-session";
   if (s.last_transfer_mono_ns) {
     facts.last_transfer_ns = p.to_real_ns(s.last_transfer_mono_ns);
     if (leaked) i.idle_ns = s.end_mono_ns - s.last_transfer_mono_ns;
   }
+  if (leak.kind == "stale-session") i.idle_ns = s.end_mono_ns - std::max(s.last_transfer_mono_ns, s.created_mono_ns);
   if (leaked) facts.connections = held_connections(model, leak.session);
   i.session_facts = std::move(facts);
   return i;
 }
 
+// The newest socket still open from the site: what the growth is made of.
+const SocketLife* newest_open_socket(const Model& model, int site) {
+  const SocketLife* newest = nullptr;
+  for (const SocketLife& s : model.sockets) {
+    if (s.recycled || s.site != site || s.end != SocketEnd::kOpen) continue;
+    if (!newest || s.opened_mono_ns >= newest->opened_mono_ns) newest = &s;
+  }
+  return newest;
+}
+
+LeakInstance growth_instance(const Model& model, const Leak& leak) {
+  const SiteHistory& site = model.sites[size_t(leak.site)];
+  const ProcessLife& p = model.processes[size_t(site.process)];
+  Growth g = measure_growth(site, growth_end(site, p));
+  LeakInstance i;
+  i.pid = p.pid;
+  i.opened_ns = p.to_real_ns(g.window_start_ns);
+  if (const SocketLife* s = newest_open_socket(model, leak.site)) {
+    i.family = family_name(s->domain);
+    i.protocol = protocol_name(s->domain, s->type, s->protocol);
+    i.peer = format_address(s->peer);
+  }
+  i.growth = GrowthFacts{site.sessions, site.api,     g.open_at_end,   g.open_at_start,
+                         g.opened,      g.closed,     site.opened(),   site.closed(),
+                         g.per_minute,  g.window_ns(), p.to_real_ns(g.window_end_ns)};
+  return i;
+}
+
 LeakInstance instance_of(const Model& model, const Leak& leak) {
   if (leak.session >= 0) return session_instance(model, leak);
+  if (leak.site >= 0) return growth_instance(model, leak);
   const ProcessLife& p = model.processes[size_t(leak.process)];
   LeakInstance i;
   i.pid = p.pid;
@@ -140,9 +173,10 @@ LeakInstance instance_of(const Model& model, const Leak& leak) {
 
 // A leaked session comes before the connections it holds: one story.
 int kind_rank(const std::string& kind) {
-  static const char* const order[] = {"leaked-session",   "leaked-connection", "leaked-socket",
-                                      "dead-connection",  "stale-connection",  "session-churn",
-                                      "inherited-socket", "bad-close"};
+  static const char* const order[] = {"leaked-session",  "leaked-connection", "leaked-socket",
+                                      "dead-connection", "connection-growth", "stale-session",
+                                      "stale-connection", "session-churn",    "inherited-socket",
+                                      "bad-close"};
   for (size_t i = 0; i < std::size(order); ++i) {
     if (kind == order[i]) return int(i);
   }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -109,12 +110,16 @@ uint64_t socket_inode(int pid, int fd) {
 }
 
 // What the kernel says now of the sockets a running process holds: their
-// TCP state (CLOSE_WAIT: the peer is gone) and that they are held until now.
+// TCP state (CLOSE_WAIT: the peer is gone) and that they, its live sessions
+// and the process itself last until now, the moment of the report.
 void read_live_state(Model& model, int process) {
-  const ProcessLife& p = model.processes[size_t(process)];
+  ProcessLife& p = model.processes[size_t(process)];
   std::map<uint64_t, KernelTcp> states;
   bool read = false;
   uint64_t now = clock_ns(CLOCK_MONOTONIC);
+  p.end_mono_ns = std::max(p.end_mono_ns, now);
+  for (SessionLife& session : model.sessions)
+    if (session.process == process && session.alive_at_end) session.end_mono_ns = now;
   for (SocketLife& s : model.sockets) {
     if (s.process != process || s.recycled || s.end != SocketEnd::kOpen) continue;
     s.end_mono_ns = now;

@@ -20,6 +20,7 @@ struct Leak {
   int process = -1; // where it was seen (index into Model::processes)
   int fd = -1;      // for a leak without a known socket
   int session = -1; // index into Model::sessions, for session findings
+  int site = -1;    // index into Model::sites, for connection-growth
 };
 
 struct DetectorOptions {
@@ -28,7 +29,8 @@ struct DetectorOptions {
   bool include_inherited = false;
   // session-churn: this many single-transfer sessions from one call site.
   int churn_threshold = 3;
-  // stale-connection: a running process's connection idle for longer. 30 s:
+  // stale-connection and stale-session: a running process's connection or
+  // session idle for longer. 30 s:
   // longer than any request a service should take, well under the minutes
   // that idle pools and keep-alive timeouts use, so a held connection that
   // does nothing shows within a minute of looking.
@@ -56,6 +58,14 @@ std::vector<Leak> detect_session_churn(const Model& model, const DetectorOptions
 // (CLOSE_WAIT now) that the program still holds; stale-connection, one idle
 // for longer than the idle threshold.
 std::vector<Leak> detect_live_connections(const Model& model, const DetectorOptions& options);
+
+// In running processes: stale-session, a session that still holds
+// connections and has completed no transfer for longer than the idle threshold.
+std::vector<Leak> detect_stale_sessions(const Model& model, const DetectorOptions& options);
+
+// connection-growth: a creation site whose open sockets or sessions kept
+// growing while its process worked (growth.h), live or after it ended.
+std::vector<Leak> detect_connection_growth(const Model& model);
 
 // Every detector, in report order.
 std::vector<Leak> run_detectors(const Model& model, const DetectorOptions& options = {});

@@ -179,7 +179,7 @@ std::string tag_balance_error(const std::string& xml) {
 
 using namespace render_ci_test;
 
-TEST_CASE("sarif: log, tool and the eight rules", "[render][sarif]") {
+TEST_CASE("sarif: log, tool and the ten rules", "[render][sarif]") {
   const std::string text = sarif_text(ci_report());
   REQUIRE(text.back() == '\n');
   const Json j = Json::parse(text);
@@ -192,13 +192,15 @@ TEST_CASE("sarif: log, tool and the eight rules", "[render][sarif]") {
   CHECK(driver["semanticVersion"] == "0.3.1");
 
   const Json& rules = driver["rules"];
-  REQUIRE(rules.size() == 8);
-  const std::vector<std::string> ids = {"leaked-connection", "leaked-socket",    "leaked-session",
-                                        "inherited-socket",  "session-churn",    "dead-connection",
-                                        "stale-connection",  "bad-close"};
-  const std::vector<std::string> names = {"LeakedConnection", "LeakedSocket",    "LeakedSession",
-                                          "InheritedSocket",  "SessionChurn",    "DeadConnection",
-                                          "StaleConnection",  "BadClose"};
+  REQUIRE(rules.size() == 10);
+  const std::vector<std::string> ids = {"leaked-connection", "leaked-socket",     "leaked-session",
+                                        "inherited-socket",  "session-churn",     "dead-connection",
+                                        "stale-connection",  "stale-session",     "connection-growth",
+                                        "bad-close"};
+  const std::vector<std::string> names = {"LeakedConnection", "LeakedSocket",     "LeakedSession",
+                                          "InheritedSocket",  "SessionChurn",     "DeadConnection",
+                                          "StaleConnection",  "StaleSession",     "ConnectionGrowth",
+                                          "BadClose"};
   for (size_t i = 0; i < ids.size(); ++i) {
     INFO(ids[i]);
     CHECK(rules[i]["id"] == ids[i]);
@@ -212,11 +214,11 @@ TEST_CASE("sarif: log, tool and the eight rules", "[render][sarif]") {
   }
 }
 
-TEST_CASE("sarif: all eight rules even without findings", "[render][sarif]") {
+TEST_CASE("sarif: all ten rules even without findings", "[render][sarif]") {
   Report r;
   r.tool_version = "0.3.1";
   const Json j = sarif(r);
-  CHECK(j["runs"][0]["tool"]["driver"]["rules"].size() == 8);
+  CHECK(j["runs"][0]["tool"]["driver"]["rules"].size() == 10);
   CHECK(j["runs"][0]["results"].is_array());
   CHECK(j["runs"][0]["results"].empty());
 }
@@ -378,10 +380,10 @@ TEST_CASE("sarif: a kind it does not know gets a rule of its own", "[render][sar
   r.findings[0].kind = "leaked-pipe";
   const Json j = sarif(r);
   const Json& rules = j["runs"][0]["tool"]["driver"]["rules"];
-  REQUIRE(rules.size() == 9);
-  CHECK(rules[8]["id"] == "leaked-pipe");
-  CHECK(rules[8]["name"] == "LeakedPipe");
-  CHECK(j["runs"][0]["results"][0]["ruleIndex"] == 8);
+  REQUIRE(rules.size() == 11);
+  CHECK(rules[10]["id"] == "leaked-pipe");
+  CHECK(rules[10]["name"] == "LeakedPipe");
+  CHECK(j["runs"][0]["results"][0]["ruleIndex"] == 10);
 }
 
 TEST_CASE("sarif: non-UTF-8 names and a non-semver version", "[render][sarif]") {
