@@ -47,6 +47,14 @@ struct ForkRegistry {
   std::set<ForkKey> seen;                 // every Fork record
 };
 
+// "curl_easy", ..., "user:<kind>".
+std::string session_api_name(trace::SessionApi api, const std::string& kind);
+
+// A site's history from a checkpoint (trace::SiteCounters): its counts at
+// earlier checkpoints (`points`, oldest first) and at the checkpoint itself
+// (`now`), added to `site` as cumulative points.
+void seed_site_history(SiteHistory& site, const trace::SitePoint* points, uint32_t count, const SitePoint& now);
+
 // Replays one trace into the model.
 class Replay {
  public:
@@ -55,15 +63,31 @@ class Replay {
   // A fork child: starts with its own copies of what its parent held.
   void inherit(ForkState state);
 
-  void run(const TraceFile& trace) {
-    trace.for_each_record([&](const RecordView& record) { apply(record, trace); });
+  // Replays an image's segments, oldest first (trace_segments.h): the
+  // first one's checkpoint rebuilds the state it summarizes; a later one's
+  // only moves the I/O counters on (replay_checkpoint.cpp).
+  void run(const std::vector<const TraceFile*>& segments) {
+    for (size_t i = 0; i < segments.size(); ++i) {
+      first_segment_ = i == 0;
+      segments[i]->for_each_record([&](const RecordView& record) { dispatch(record, *segments[i]); });
+    }
     finish();
   }
+  void run(const TraceFile& trace) { run(std::vector<const TraceFile*>{&trace}); }
 
  private:
   ProcessLife& proc() { return model_.processes[size_t(process_)]; }
   SocketLife& sock(int index) { return model_.sockets[size_t(index)]; }
 
+  // Checkpoints: kApply rebuilds the state they hold, kSkip passes over
+  // what the records before them said already.
+  enum class CheckpointMode { kNone, kApply, kSkip };
+  void dispatch(const RecordView& r, const TraceFile& trace);
+  void on_checkpoint_begin(const trace::CheckpointBegin& rec);
+  void apply_checkpoint_record(const RecordView& r, const TraceFile& trace);
+  void skip_checkpoint_record(const RecordView& r);
+  void on_site_counters(const RecordView& r);
+  void on_session_state(const trace::SessionState& rec);
   void apply(const RecordView& r, const TraceFile& trace);
   void on_process_info(const RecordView& r);
   void on_module(const RecordView& r);
@@ -108,6 +132,11 @@ class Replay {
   std::map<uint64_t, int> pending_pass_on_;  // for the next exec or spawn
   std::map<uint64_t, int> live_sessions_;    // handle -> session index
   std::map<std::tuple<uint32_t, bool, std::string>, int> sites_;  // (stack id, sessions, api) -> site
+  CheckpointMode checkpoint_ = CheckpointMode::kNone;
+  bool fork_start_checkpoint_ = false;  // the one being applied is a fork child's
+  bool first_segment_ = true;
+  bool inherited_ = false;              // inherit() gave it its parent's state
+  std::set<int> counters_restarted_;    // sockets a skipped checkpoint's counters replaced
 };
 
 

@@ -49,8 +49,9 @@ bool Tracker::write_checkpoint(Checkpoint& c, uint32_t flags) {
   }
   c.publish(begin, RecordType::kCheckpointBegin);
   carry_process(c);
-  if (!(flags & trace::kCheckpointForkStart)) carry_sites(c, ts);
   carry_sessions(c);
+  // After the sessions: a reader names a session site by its sessions' kind.
+  if (!(flags & trace::kCheckpointForkStart)) carry_sites(c, ts);
   carry_sockets(c);
   auto* end = c.reserve<trace::CheckpointEnd>();
   if (!end) return false;

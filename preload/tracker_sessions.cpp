@@ -32,9 +32,11 @@ void Tracker::on_session_begin(const void* handle, trace::SessionApi api, const 
     if (SiteEntry* site = sites_.entry(stale->site)) SiteTable::count(site->sessions_closed);
   if (SessionSlot* slot = sessions_.insert(record->handle)) {
     slot->begin_ref = writer_.ref_of(record);
-    slot->site = record->stack_id;
     slot->api = uint16_t(api);
-    if (SiteEntry* site = sites_.entry(record->stack_id)) {
+    // As the analyzer counts: sessions a library makes inside another's
+    // call are that one's business, not a site's.
+    slot->site = record->parent ? kNoSessionSite : record->stack_id;
+    if (SiteEntry* site = record->parent ? nullptr : sites_.entry(record->stack_id)) {
       SiteTable::count(site->sessions_opened);
       site->session_api.store(uint16_t(uint16_t(api) + 1), std::memory_order_relaxed);
     }
