@@ -36,10 +36,15 @@ std::vector<const TraceFile*> readable_run(const std::string& stem, std::vector<
   size_t start = usable.size() - 1;
   while (start > 0 && usable[start - 1]->header().segment + 1 == usable[start]->header().segment) --start;
   uint32_t first = usable[start]->header().segment;
-  if (start > 0) {
+  bool dropped_before = usable[start]->header().segment_flags & trace::kSegmentPreviousDropped;
+  if (start > 0 || (first > 0 && !dropped_before)) {
     warnings.push_back(stem + ": segment " + std::to_string(first - 1) + " of this trace is missing or damaged; "
                        "it is read from the checkpoint of segment " + std::to_string(first) +
                        (start > 0 ? ", and the older segments are left out" : ""));
+  }
+  if (stub && stub->header().last_segment > usable.back()->header().segment) {
+    warnings.push_back(stem + ": segments after segment " + std::to_string(usable.back()->header().segment) +
+                       " of this trace are missing; its last events are not known");
   }
   return {usable.begin() + long(start), usable.end()};
 }

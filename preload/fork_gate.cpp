@@ -67,7 +67,8 @@ std::atomic<uint64_t> g_rotate_not_before{0};
 // This thread runs the rotation (a fork from a signal handler then must
 // not wait for the gate it holds itself).
 __attribute__((tls_model("initial-exec"))) thread_local bool t_rotating = false;
-bool g_fork_owns_gate = false;
+// Per thread: forks of several threads take the gate in turn.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_fork_owns_gate = false;
 
 int total(std::atomic<int> Stripe::*counter) {
   int sum = 0;
@@ -144,7 +145,7 @@ BlockingFdCall::~BlockingFdCall() {
 }
 
 void before_fork() {
-  g_fork_owns_gate = false;
+  t_fork_owns_gate = false;
   if (t_rotating) {  // a fork from a signal handler inside the rotation: the gate is ours already
     g_not_drained = true;
     return;
@@ -157,14 +158,14 @@ void before_fork() {
       break;
     }
   }
-  g_fork_owns_gate = true;
+  t_fork_owns_gate = true;
   // This thread's own calls (a fork from a signal handler) cannot finish first.
   g_not_drained = !drain(t_depth > 0 ? 1 : 0);
 }
 
 void after_fork_in_parent() {
-  if (g_fork_owns_gate) open_gate();
-  g_fork_owns_gate = false;
+  if (t_fork_owns_gate) open_gate();
+  t_fork_owns_gate = false;
 }
 
 void after_fork_in_child() {
@@ -180,7 +181,7 @@ void after_fork_in_child() {
     g_stripes[t_stripe].blocking.store(t_blocking, std::memory_order_relaxed);
   }
   g_not_drained = false;
-  g_fork_owns_gate = false;
+  t_fork_owns_gate = false;
   t_rotating = false;
   g_forking.store(0, std::memory_order_release);
 }

@@ -82,7 +82,11 @@ bool TraceWriter::begin_segment(uint64_t checkpoint_bytes) {
   if (!bounded() || !active() || finished_.load(std::memory_order_acquire)) return false;
   uint32_t gen = gen_.load(std::memory_order_acquire);
   if (gen >= kGenTop - 1) return false;
-  drop_segment(slot(gen - 1));
+  if (segs_[slot(gen - 1)].file) {
+    drop_segment(slot(gen - 1));
+    auto* header = reinterpret_cast<trace::FileHeader*>(current_base());
+    __atomic_fetch_or(&header->segment_flags, trace::kSegmentPreviousDropped, __ATOMIC_RELEASE);
+  }
   int next = slot(gen + 1);
   if (!open_segment_file(next, gen + 1)) {
     warn("cannot create trace segment %s; the trace goes on in the current one until it is full", segs_[next].path);

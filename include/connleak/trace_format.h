@@ -87,6 +87,9 @@ inline constexpr uint32_t kSegmentBounded = 1;  // written in bounded mode
 // Segment 0 after its records were dropped: only the header stays, so the
 // file name (which the next image after an exec must not take) stays too.
 inline constexpr uint32_t kSegmentDropped = 2;
+// The segment before this one was dropped (by the rotation that followed
+// it): its absence is no damage.
+inline constexpr uint32_t kSegmentPreviousDropped = 4;
 
 enum class RecordType : uint8_t {
   kNone = 0,  // not a record: end of data, or a reservation never published

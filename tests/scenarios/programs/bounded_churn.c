@@ -31,7 +31,7 @@ LEAK_SITE static int open_early(const struct sockaddr_in *server) {
   LEAK_RETURN(fd);
 }
 
-static void churn_once(int listener, const struct sockaddr_in *server) {
+LEAK_SITE static void churn_once(int listener, const struct sockaddr_in *server) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   must(fd >= 0, "socket");
   must(connect(fd, (const struct sockaddr *)server, sizeof(*server)) == 0, "connect");
