@@ -13,6 +13,7 @@
 #include <array>
 #include <atomic>
 #include <bit>
+#include <cctype>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -418,7 +419,8 @@ void check_shim_path(const std::string& shim) {
     throw LaunchError("shim " + shim + ": " + errno_text(errno));
 }
 
-// The inherited environment with LD_PRELOAD and CONNLEAK_OUTPUT_DIR replaced.
+// The inherited environment with LD_PRELOAD and CONNLEAK_OUTPUT_DIR replaced
+// (and CONNLEAK_MAX_TRACE_SIZE, when given).
 std::vector<std::string> child_environment(const LaunchOptions& o) {
   std::string preload = o.shim_path;
   if (const char* old = std::getenv("LD_PRELOAD");
@@ -428,10 +430,12 @@ std::vector<std::string> child_environment(const LaunchOptions& o) {
   for (char** e = environ; e && *e; ++e) {
     std::string_view kv = *e;
     if (kv.starts_with("LD_PRELOAD=") || kv.starts_with("CONNLEAK_OUTPUT_DIR=")) continue;
+    if (!o.max_trace_size.empty() && kv.starts_with("CONNLEAK_MAX_TRACE_SIZE=")) continue;
     env.emplace_back(kv);
   }
   env.push_back("LD_PRELOAD=" + preload);
   env.push_back("CONNLEAK_OUTPUT_DIR=" + o.output_dir);
+  if (!o.max_trace_size.empty()) env.push_back("CONNLEAK_MAX_TRACE_SIZE=" + o.max_trace_size);
   return env;
 }
 
@@ -711,6 +715,27 @@ LaunchResult launch_traced(const LaunchOptions& options) {
   result.pid = pid;
   wait_for_descendants(options, result);
   return result;
+}
+
+// The same syntax as the shim's (preload/config.cpp): a number, an optional
+// K/M/G/T (powers of 1024), an optional "iB" or "B".
+std::optional<uint64_t> parse_size(const std::string& text) {
+  size_t digits = 0;
+  while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) ++digits;
+  if (digits == 0 || digits > 19) return std::nullopt;
+  std::string_view unit = std::string_view(text).substr(digits);
+  int shift = 0;
+  if (!unit.empty() && std::string_view("kKmMgGtT").find(unit[0]) != std::string_view::npos) {
+    shift = 10 * int(std::string_view("kmgt").find(char(std::tolower(static_cast<unsigned char>(unit[0])))) + 1);
+    unit.remove_prefix(1);
+    if (unit == "iB" || unit == "B" || unit == "b") unit = {};
+  } else if (unit == "B") {
+    unit = {};
+  }
+  if (!unit.empty()) return std::nullopt;
+  unsigned long long value = std::strtoull(text.substr(0, digits).c_str(), nullptr, 10);
+  if (value > (~0ull >> shift)) return std::nullopt;
+  return uint64_t(value) << shift;
 }
 
 }  // namespace connleak

@@ -3,6 +3,7 @@
 // behind `connleak run -- CMD`.
 #pragma once
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <stdexcept>
@@ -28,6 +29,10 @@ struct LaunchError : std::runtime_error {
 // A file that exists and is executable but cannot be read (mode 0711) is
 // accepted unchecked: it may well be traceable, and refusing it would be worse.
 std::string check_traceable(const std::string& program);
+
+// "32M", "1G", "500K", "4096", "0" (as the shim reads CONNLEAK_MAX_TRACE_SIZE):
+// bytes; nullopt for anything else.
+std::optional<uint64_t> parse_size(const std::string& text);
 
 // A process the command left behind (a daemon's double fork, a background
 // job) that was still running when the launcher stopped waiting for it.
@@ -59,6 +64,7 @@ struct LaunchOptions {
   std::vector<std::string> argv;  // command and arguments, argv[0] looked up in PATH
   std::string shim_path;          // absolute path of libconnleak.so
   std::string output_dir;         // where the shim writes traces (exported as CONNLEAK_OUTPUT_DIR)
+  std::string max_trace_size;     // exported as CONNLEAK_MAX_TRACE_SIZE unless empty
   // How long to wait, once the command has exited, for the processes it
   // left running; nullopt: until they end (or a stop signal). 0: not at all.
   std::optional<std::chrono::milliseconds> descendant_timeout;

@@ -54,8 +54,18 @@ void LiveTraces::add_new_traces() {
   std::vector<fs::path> found;
   for (const auto& entry : fs::directory_iterator(directory_, ec)) {
     std::string name = entry.path().filename().string();
-    if (name.starts_with("connleak.") && name.ends_with(".trace") && !process_of_trace_.count(name) &&
-        !unreadable_.count(name))
+    // A later segment of a bounded trace (connleak.P.N.sK.trace) is its
+    // image's, read when that image's reading gets there.
+    bool later_segment = name.find(".s") != std::string::npos;
+    if (later_segment && name.starts_with("connleak.")) {
+      std::string base = name.substr(0, name.rfind(".s")) + ".trace";
+      if (!process_of_trace_.count(base) && !fs::exists(fs::path(directory_) / base, ec) &&
+          unreadable_.insert(base).second)
+        warnings_.push_back(name + ": its image's first segment is gone (the watch began after its bounded trace "
+                            "rotated); `connleak report` reads it from its checkpoint");
+    }
+    if (name.starts_with("connleak.") && name.ends_with(".trace") && !later_segment &&
+        !process_of_trace_.count(name) && !unreadable_.count(name))
       found.push_back(entry.path());
   }
   std::sort(found.begin(), found.end());
@@ -111,6 +121,25 @@ void LiveTraces::read_counters(int process) {
   });
 }
 
+// A bounded trace rotated: its next segment exists once the writer moved
+// on, so what is left in this one is read first, then the next one.
+void LiveTraces::follow_next_segment(Followed& f) {
+  std::string name = f.trace->path().filename().string();
+  std::string stem = name.substr(0, name.find(".trace"));
+  if (f.segment) stem = stem.substr(0, stem.rfind(".s"));
+  fs::path next = f.trace->path().parent_path() / (stem + ".s" + std::to_string(f.segment + 1) + ".trace");
+  std::error_code ec;
+  if (!fs::exists(next, ec)) return;
+  try {
+    auto trace = std::make_unique<GrowingTrace>(next);
+    f.trace = std::move(trace);
+    f.replay->next_segment();
+    ++f.segment;
+  } catch (const TraceError&) {
+    // Not all there yet (no header): next look.
+  }
+}
+
 size_t LiveTraces::refresh() {
   add_new_traces();
   size_t records = 0;
@@ -118,7 +147,11 @@ size_t LiveTraces::refresh() {
     Followed& f = followed_[i];
     if (f.exited) continue;
     try {
-      records += f.trace->read_new([&](const RecordView& r) { f.replay->apply(r); });
+      for (unsigned segment = ~0u; segment != f.segment;) {
+        segment = f.segment;
+        records += f.trace->read_new([&](const RecordView& r) { f.replay->dispatch(r); });
+        follow_next_segment(f);
+      }
     } catch (const TraceError& e) {
       warnings_.push_back(std::string(e.what()) + "; no longer followed");
       f.exited = true;

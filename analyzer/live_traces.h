@@ -35,7 +35,9 @@ class LiveTraces {
     std::unique_ptr<GrowingTrace> trace;
     std::unique_ptr<detail::Replay> replay;
     bool exited = false;  // read to its end record: nothing more will come
+    unsigned segment = 0;  // the segment being read (bounded traces rotate)
   };
+  void follow_next_segment(Followed& f);
   void add_new_traces();
   bool parent_ready(const GrowingTrace& trace, const std::set<std::string>& pending) const;
   void follow(std::unique_ptr<GrowingTrace> trace);

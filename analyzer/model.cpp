@@ -13,6 +13,7 @@
 #include <set>
 
 #include "replay.h"
+#include "trace_segments.h"
 #include "running.h"
 
 namespace connleak {
@@ -100,22 +101,26 @@ std::string parent_name(const trace::FileHeader& h) {
 
 namespace {
 
-using detail::parent_name;
-using detail::process_from_header;
+ProcessLife process_from_header(const TraceImage& image) {
+  return detail::process_from_header(image.first().header(), image.name);
+}
+
+std::string parent_name(const TraceFile& trace) { return detail::parent_name(trace.header()); }
 
 // Parents before their fork children, so a child starts from its parent's
 // state at the fork.
-std::vector<size_t> replay_order(const std::vector<TraceFile>& traces) {
+std::vector<size_t> replay_order(const std::vector<TraceImage>& traces) {
   std::map<std::string, size_t> by_name;
-  for (size_t i = 0; i < traces.size(); ++i) by_name[traces[i].name()] = i;
+  for (size_t i = 0; i < traces.size(); ++i)
+    for (const auto& name : traces[i].names) by_name[name] = i;
   std::vector<size_t> order;
   std::vector<int> state(traces.size(), 0);  // 0 new, 1 visiting, 2 done
   std::function<void(size_t)> visit = [&](size_t i) {
     if (state[i] != 0) return;
     state[i] = 1;
-    const auto& h = traces[i].header();
+    const auto& h = traces[i].first().header();
     if (h.origin == uint32_t(trace::Origin::kForked)) {
-      if (auto it = by_name.find(parent_name(traces[i].header())); it != by_name.end()) visit(it->second);
+      if (auto it = by_name.find(parent_name(traces[i].first())); it != by_name.end()) visit(it->second);
     }
     state[i] = 2;
     order.push_back(i);
@@ -225,7 +230,11 @@ void note_untraced_children(Model& model, const ForkRegistry& forks,
 std::optional<std::set<int>> listed_fork_fds(const TraceFile& child) {
   std::optional<std::set<int>> listed;
   int budget = 64;
+  bool in_checkpoint = false;  // a bounded child's own checkpoint comes first
   child.scan_records([&](const RecordView& r) {
+    if (r.type() == trace::RecordType::kCheckpointBegin) in_checkpoint = true;
+    if (r.type() == trace::RecordType::kCheckpointEnd) in_checkpoint = false;
+    if (in_checkpoint) return true;
     if (r.type() == trace::RecordType::kForkFds) {
       const auto& rec = r.as<trace::ForkFds>();
       auto* fds = reinterpret_cast<const int32_t*>(&rec + 1);
@@ -237,13 +246,37 @@ std::optional<std::set<int>> listed_fork_fds(const TraceFile& child) {
   return listed;
 }
 
-ForkRegistry forks_named_by_children(const std::vector<TraceFile>& traces) {
+// Only a child read from its start needs its parent's state: a later
+// segment's checkpoint says all it holds.
+ForkRegistry forks_named_by_children(const std::vector<TraceImage>& images) {
   ForkRegistry forks;
-  for (const TraceFile& trace : traces) {
-    if (trace.header().origin != uint32_t(trace::Origin::kForked)) continue;
-    forks.wanted[{parent_name(trace.header()), trace.header().parent_fork_offset}] = listed_fork_fds(trace);
+  for (const TraceImage& image : images) {
+    const TraceFile& trace = image.first();
+    if (trace.header().origin != uint32_t(trace::Origin::kForked) || !image.from_start()) continue;
+    forks.wanted[{parent_name(trace), trace.header().parent_fork_offset}] = listed_fork_fds(trace);
   }
   return forks;
+}
+
+// A fork child starts from its parent's state at the Fork record; when that
+// record is gone (the parent's bounded trace dropped it, or the parent's
+// trace is missing), from the checkpoint the child wrote of what it
+// inherited, if it wrote one.
+void start_fork_child(Model& model, const TraceImage& image, Replay& replay, ForkRegistry& forks,
+                      const std::map<std::string, int>& process_of_trace) {
+  const TraceFile& trace = image.first();
+  std::string parent = parent_name(trace);
+  auto parent_process = process_of_trace.find(parent);
+  if (parent_process != process_of_trace.end()) model.processes.back().parent = parent_process->second;
+  if (!image.from_start()) return;
+  auto state = forks.captured.find({parent, trace.header().parent_fork_offset});
+  if (state != forks.captured.end()) {
+    replay.inherit(std::move(state->second));
+    forks.captured.erase(state);
+  } else if (!has_fork_checkpoint(trace)) {
+    model.warnings.push_back(trace.name() + ": its parent's trace " + parent +
+                             " is missing; sockets it inherited are not known");
+  }
 }
 
 // Among the copies of one socket: the last copy to go decides, among those
@@ -349,28 +382,17 @@ void decide_shared_sessions(Model& model) {
 
 Model build_model(std::vector<TraceFile>& traces) {
   Model model;
-  ForkRegistry forks = forks_named_by_children(traces);
+  std::vector<TraceImage> images = group_segments(traces, model.warnings);
+  ForkRegistry forks = forks_named_by_children(images);
   std::map<std::string, int> process_of_trace;
-  for (size_t i : replay_order(traces)) {
-    const TraceFile& trace = traces[i];
-    model.processes.push_back(process_from_header(trace.header(), trace.name()));
+  for (size_t i : replay_order(images)) {
+    const TraceImage& image = images[i];
+    model.processes.push_back(process_from_header(image));
     int process = int(model.processes.size() - 1);
-    process_of_trace[trace.name()] = process;
+    for (const auto& name : image.names) process_of_trace[name] = process;
     Replay replay(model, process, forks);
-    if (model.processes.back().forked) {
-      std::string parent = parent_name(trace.header());
-      auto parent_process = process_of_trace.find(parent);
-      auto state = forks.captured.find({parent, trace.header().parent_fork_offset});
-      if (parent_process == process_of_trace.end() || state == forks.captured.end()) {
-        model.warnings.push_back(trace.name() + ": its parent's trace " + parent +
-                                 " is missing; sockets it inherited are not known");
-      } else {
-        model.processes.back().parent = parent_process->second;
-        replay.inherit(std::move(state->second));
-        forks.captured.erase(state);
-      }
-    }
-    replay.run(trace);
+    if (model.processes.back().forked) start_fork_child(model, image, replay, forks, process_of_trace);
+    replay.run(image.segments);
   }
   note_untraced_children(model, forks, process_of_trace);
   apply_reaped_children(model);

@@ -43,6 +43,10 @@ struct ProcessLife {
   uint64_t lost_events = 0;
   uint64_t stacks_omitted = 0;  // events recorded without their stack
   uint64_t untraced_children = 0;  // Fork records no child trace names
+  // A bounded trace read from a checkpoint: the history before this time
+  // (0: none) is known only as counts; these many sockets were closed in it.
+  uint64_t summarized_before_mono_ns = 0;
+  uint64_t closed_sockets_summarized = 0;
   // Sockets it may have handed to the next image (inode -> socket index):
   // at its exec, and per posix_spawn()ed child pid.
   std::map<uint64_t, int> passed_on_at_exec;
@@ -135,6 +139,9 @@ struct SessionLife {
   // Alive at its process's end while a copy in another process lived on
   // longer: that one is the last holder, not this.
   bool held_elsewhere = false;
+  // Rebuilt from a checkpoint: created in the summarized history, so
+  // counted in Model::sessions_summarized, not again.
+  bool from_checkpoint = false;
   int site = -1;  // the creation site it is counted in (Model::sites), -1: none
 };
 
@@ -194,6 +201,7 @@ struct Model {
   std::vector<SocketLife> sockets;
   std::vector<int> free_sockets;
   size_t sockets_opened = 0;  // all the programs created (not inherited)
+  size_t sessions_summarized = 0;  // created in history a checkpoint summarized
   int shared_ids = 0;         // SocketLife::shared_id handed out so far
   // Shared sockets (SocketLife::shared): every reference that ended, by
   // shared_id; a closed copy's slot is reused, so who held a socket last is

@@ -193,6 +193,9 @@ Json process_json(const ProcessSummary& proc) {
       {"stacks_omitted", proc.stacks_omitted},
       {"untraced_children", proc.untraced_children},
       {"shared_at_end", shared_at_end_json(proc)},
+      // A bounded trace: history before this was summarized by a checkpoint.
+      {"history_summarized_before_ns", optional_or_null(proc.history_summarized_before_ns)},
+      {"closed_sockets_summarized", proc.closed_sockets_summarized},
   };
 }
 

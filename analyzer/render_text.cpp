@@ -3,6 +3,7 @@
 // function file:line", the leaked instances, and one SUMMARY: line at the end.
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -234,6 +235,22 @@ void render_running(const Report& report, std::ostream& out) {
   }
 }
 
+// A bounded trace kept the open resources and the counts of what it
+// dropped: say what the report cannot list.
+void render_summarized_history(const Report& report, std::ostream& out) {
+  for (const ProcessSummary& proc : report.processes) {
+    if (!proc.history_summarized_before_ns) continue;
+    time_t seconds = time_t(*proc.history_summarized_before_ns / 1'000'000'000);
+    char clock[16];
+    tm local{};
+    localtime_r(&seconds, &local);
+    strftime(clock, sizeof(clock), "%H:%M:%S", &local);
+    out << "connleak: note: pid " << proc.pid << ": history before " << clock
+        << " was summarized by a checkpoint (" << plural(proc.closed_sockets_summarized, "closed socket", "closed sockets")
+        << " not listed); open sockets and sessions are reported in full\n";
+  }
+}
+
 }  // namespace
 
 void render_text(const Report& report, std::ostream& out, bool color) {
@@ -253,6 +270,7 @@ void render_text(const Report& report, std::ostream& out, bool color) {
   render_fixed(report, out);
   render_lost_events(report, out);
   render_running(report, out);
+  render_summarized_history(report, out);
   if (!report.symbols_hint.empty()) out << "connleak: note: " << report.symbols_hint << '\n';
   if (color)
     out << kBold << summary_line(report) << kReset << '\n';

@@ -32,6 +32,15 @@ std::string address_bytes(const trace::AddressTail& tail) {
   return std::string(bytes, tail.addr_len);
 }
 
+
+bool connect_established(int error) {
+  // A non-blocking connect is under way: the connection exists as far as
+  // resources go.
+  return error == 0 || error == EINPROGRESS || error == EALREADY || error == EISCONN;
+}
+
+}  // namespace
+
 std::string session_api_name(trace::SessionApi api, const std::string& kind) {
   switch (api) {
     case trace::SessionApi::kCurlEasy: return "curl_easy";
@@ -44,20 +53,14 @@ std::string session_api_name(trace::SessionApi api, const std::string& kind) {
   return "unknown";
 }
 
-bool connect_established(int error) {
-  // A non-blocking connect is under way: the connection exists as far as
-  // resources go.
-  return error == 0 || error == EINPROGRESS || error == EALREADY || error == EISCONN;
-}
-
-}  // namespace
-
 void Replay::note_use(int fd) {
   if (auto it = fds_.find(fd); it != fds_.end()) sock(it->second.socket).used = true;
 }
 
 void Replay::apply(const RecordView& r) {
-  switch (r.type()) {
+  // A checkpoint's copies say what the image held, not that it used it now;
+  // its counters are this image's own.
+  if (checkpoint_ == CheckpointMode::kNone || r.type() == RecordType::kIoCounters) switch (r.type()) {
     case RecordType::kConnect: {
       // A received socket's first Connect is the shim saying it came connected.
       auto it = fds_.find(r.as<trace::Connect>().h.fd);
@@ -86,7 +89,7 @@ void Replay::apply(const RecordView& r) {
       const auto& rec = r.as<trace::SocketOpen>();
       note_time(rec.ts);
       int index = open_socket(rec.h.fd, rec.ts, rec.h.flags & trace::kFlagCloexec);
-      ++model_.sockets_opened;
+      if (checkpoint_ == CheckpointMode::kNone) ++model_.sockets_opened;
       SocketLife& s = sock(index);
       s.domain = rec.domain;
       s.type = rec.type;
@@ -106,7 +109,7 @@ void Replay::apply(const RecordView& r) {
       note_time(rec.ts);
       auto listener = fds_.find(rec.listen_fd);
       int index = open_socket(rec.h.fd, rec.ts, rec.h.flags & trace::kFlagCloexec);
-      ++model_.sockets_opened;
+      if (checkpoint_ == CheckpointMode::kNone) ++model_.sockets_opened;
       SocketLife& s = sock(index);
       if (listener != fds_.end()) {
         const SocketLife& l = sock(listener->second.socket);
@@ -296,6 +299,10 @@ void Replay::apply(const RecordView& r) {
       if (socket != fds_.end() && session != live_sessions_.end()) sock(socket->second.socket).session = session->second;
       return;
     }
+    case RecordType::kCheckpointBegin:  // dispatch() handles these
+    case RecordType::kCheckpointEnd:
+    case RecordType::kSiteCounters:
+    case RecordType::kSessionState:
     case RecordType::kNone: return;
   }
 }
@@ -322,9 +329,14 @@ void Replay::on_session_begin(const RecordView& r) {
   }
   s.shared_id = int(model_.sessions.size());
   // Sessions a library makes inside another's call are that one's business.
+  // One a checkpoint rebuilds was counted at its site by the checkpoint.
   if (s.parent < 0) {
     s.site = site_for(s.stack, true, s.api);
-    model_.sites[size_t(s.site)].record(rec.ts, 1, 0);
+    if (checkpoint_ == CheckpointMode::kNone) model_.sites[size_t(s.site)].record(rec.ts, 1, 0);
+  }
+  if (checkpoint_ == CheckpointMode::kApply) {
+    s.from_checkpoint = !fork_start_checkpoint_;
+    s.inherited = fork_start_checkpoint_;
   }
   model_.sessions.push_back(std::move(s));
   live_sessions_[rec.handle] = int(model_.sessions.size() - 1);
@@ -479,7 +491,8 @@ int Replay::site_for(const StackRef& stack, bool sessions, const std::string& ap
 void Replay::count_opened(int socket, uint64_t ts) {
   SocketLife& s = sock(socket);
   s.site = site_for(s.open_stack, false, "");
-  model_.sites[size_t(s.site)].record(std::max(ts, s.opened_mono_ns), 1, 0);
+  // A checkpoint's sockets were counted by its SiteCounters.
+  if (checkpoint_ == CheckpointMode::kNone) model_.sites[size_t(s.site)].record(std::max(ts, s.opened_mono_ns), 1, 0);
 }
 
 void Replay::count_closed(int socket, uint64_t ts) {

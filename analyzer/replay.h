@@ -50,6 +50,14 @@ struct ForkRegistry {
   bool capture_every_fork = false;
 };
 
+// "curl_easy", ..., "user:<kind>".
+std::string session_api_name(trace::SessionApi api, const std::string& kind);
+
+// A site's history from a checkpoint (trace::SiteCounters): its counts at
+// earlier checkpoints (`points`, oldest first) and at the checkpoint itself
+// (`now`), added to `site` as cumulative points.
+void seed_site_history(SiteHistory& site, const trace::SitePoint* points, uint32_t count, const SitePoint& now);
+
 // A process as its trace's header describes it (no records read yet).
 ProcessLife process_from_header(const trace::FileHeader& header, const std::string& trace_name);
 // A fork child's parent trace (file name), from its header.
@@ -63,26 +71,44 @@ class Replay {
   // A fork child: starts with its own copies of what its parent held.
   void inherit(ForkState state);
 
-  void run(const TraceFile& trace) {
-    trace.for_each_record([&](const RecordView& record) { apply(record); });
+  // Replays an image's segments, oldest first (trace_segments.h): the
+  // first one's checkpoint rebuilds the state it summarizes; a later one's
+  // only moves the I/O counters on (replay_checkpoint.cpp).
+  void run(const std::vector<const TraceFile*>& segments) {
+    for (size_t i = 0; i < segments.size(); ++i) {
+      first_segment_ = i == 0;
+      segments[i]->for_each_record([&](const RecordView& record) { dispatch(record); });
+    }
     finish();
   }
+  void run(const TraceFile& trace) { run(std::vector<const TraceFile*>{&trace}); }
 
-  // Following a trace as it grows (GrowingTrace feeds apply()): the model
-  // shows the process as of its last record, without finish().
+  // One record of the image's trace, in file order (run() calls it; so
+  // does LiveTraces, which follows a trace as it grows and shows the model
+  // as of its last record, without finish()).
+  void dispatch(const RecordView& r);
   // The trace has its end record (exit) or its image exec'd away.
   bool ended() const { return end_ts_.has_value() || exec_pending_; }
   bool exited() const { return end_ts_.has_value(); }
+  // The records that follow are the image's next segment (bounded traces):
+  // its checkpoint only moves the I/O counters on.
+  void next_segment() { first_segment_ = false; }
+
 
  private:
   ProcessLife& proc() { return model_.processes[size_t(process_)]; }
   SocketLife& sock(int index) { return model_.sockets[size_t(index)]; }
 
- public:
-  // Applies one record of the process's trace, in file order.
-  void apply(const RecordView& r);
+  // Checkpoints: kApply rebuilds the state they hold, kSkip passes over
+  // what the records before them said already.
+  enum class CheckpointMode { kNone, kApply, kSkip };
 
- private:
+  void on_checkpoint_begin(const trace::CheckpointBegin& rec);
+  void apply_checkpoint_record(const RecordView& r);
+  void skip_checkpoint_record(const RecordView& r);
+  void on_site_counters(const RecordView& r);
+  void on_session_state(const trace::SessionState& rec);
+  void apply(const RecordView& r);
   void on_process_info(const RecordView& r);
   void on_module(const RecordView& r);
   void on_stack(const RecordView& r);
@@ -90,7 +116,7 @@ class Replay {
   void release_fd(int fd, uint64_t ts);
   void finish();
   void note_time(uint64_t ts) { last_ts_ = std::max(last_ts_, ts); }
-  void on_io_counters(const trace::IoCounters& rec, uint64_t offset);
+  void on_io_counters(const trace::IoCounters& rec, uint64_t offset = 0);
   void recycle(int socket);
   void on_session_begin(const RecordView& r);
   void on_session_event(const trace::SessionEvent& rec);
@@ -126,6 +152,11 @@ class Replay {
   std::map<uint64_t, int> pending_pass_on_;  // for the next exec or spawn
   std::map<uint64_t, int> live_sessions_;    // handle -> session index
   std::map<std::tuple<uint32_t, bool, std::string>, int> sites_;  // (stack id, sessions, api) -> site
+  CheckpointMode checkpoint_ = CheckpointMode::kNone;
+  bool fork_start_checkpoint_ = false;  // the one being applied is a fork child's
+  bool first_segment_ = true;
+  bool inherited_ = false;              // inherit() gave it its parent's state
+  std::set<int> counters_restarted_;    // sockets a skipped checkpoint's counters replaced
 };
 
 

@@ -61,6 +61,7 @@ void Replay::note_made_after_fork(int fd, int socket) {
 }
 
 void Replay::inherit(ForkState state) {
+  inherited_ = true;
   // Sessions first: the sockets name them.
   std::map<int, int> session_of;  // parent's session index -> the child's copy
   for (const auto& [handle, index] : state.live_sessions) {

@@ -31,6 +31,11 @@ struct ProcessSummary {
   // Children it forked that left no trace (none could be created, or it was
   // not among the inputs): their events are missing.
   uint64_t untraced_children = 0;
+  // A bounded trace: its history before this time (CLOCK_REALTIME ns) was
+  // summarized by a checkpoint, in which these many sockets were closed
+  // (counted, not listed). Leaks are exact all the same.
+  std::optional<uint64_t> history_summarized_before_ns;
+  uint64_t closed_sockets_summarized = 0;
   // Sockets it still held when it ended that another process (a parent, a
   // sibling, a spawned child) held longer: not its leaks.
   struct SharedAtEnd {

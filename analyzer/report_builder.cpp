@@ -65,6 +65,8 @@ ProcessSummary summarize(const ProcessLife& p) {
   s.lost_events = p.lost_events;
   s.stacks_omitted = p.stacks_omitted;
   s.untraced_children = p.untraced_children;
+  if (p.summarized_before_mono_ns) s.history_summarized_before_ns = p.to_real_ns(p.summarized_before_mono_ns);
+  s.closed_sockets_summarized = p.closed_sockets_summarized;
   return s;
 }
 
@@ -278,8 +280,10 @@ Report build_report(const Model& model, const std::vector<Leak>& leaks, Symboliz
   Summary& sum = report.summary;
   count_findings(report);
   sum.sockets_opened = model.sockets_opened;
-  sum.sessions_created = size_t(std::count_if(model.sessions.begin(), model.sessions.end(),
-                                              [](const SessionLife& s) { return s.parent < 0 && !s.inherited; }));
+  sum.sessions_created = model.sessions_summarized +
+                         size_t(std::count_if(model.sessions.begin(), model.sessions.end(), [](const SessionLife& s) {
+                           return s.parent < 0 && !s.inherited && !s.from_checkpoint;
+                         }));
   sum.processes = model.processes.size();
   return report;
 }

@@ -49,6 +49,10 @@ size_t fixed_size(RecordType type) {
     case RecordType::kSocketOwner: return sizeof(trace::SocketOwner);
     case RecordType::kForkFds: return sizeof(trace::ForkFds);
     case RecordType::kSocketInode: return sizeof(trace::SocketInode);
+    case RecordType::kCheckpointBegin: return sizeof(trace::CheckpointBegin);
+    case RecordType::kCheckpointEnd: return sizeof(trace::CheckpointEnd);
+    case RecordType::kSiteCounters: return sizeof(trace::SiteCounters);
+    case RecordType::kSessionState: return sizeof(trace::SessionState);
     case RecordType::kNone: break;
   }
   return 0;
@@ -75,6 +79,8 @@ size_t claimed_tail(const trace::RecordHeader& h) {
     case RecordType::kSpawn: return reinterpret_cast<const trace::Spawn*>(base)->path_len;
     case RecordType::kSessionBegin: return reinterpret_cast<const trace::SessionBegin*>(base)->kind_len;
     case RecordType::kForkFds: return sizeof(int32_t) * size_t(reinterpret_cast<const trace::ForkFds*>(base)->count);
+    case RecordType::kSiteCounters:
+      return sizeof(trace::SitePoint) * size_t(reinterpret_cast<const trace::SiteCounters*>(base)->points);
     case RecordType::kInheritedFd: {
       // Two addresses: local (padded to 8), then a second tail with the peer.
       auto& r = *reinterpret_cast<const trace::InheritedFd*>(base);

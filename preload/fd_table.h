@@ -12,17 +12,29 @@
 
 namespace connleak::shim {
 
-struct FdSlot {
+// Where a socket's records are in the trace's current segment
+// (TraceWriter::Ref, 0 = none): a checkpoint copies them (checkpoint.cpp).
+// Kept per fd and copied by dup; a checkpoint takes the newest of each
+// kind among the fds of one socket.
+enum SocketRecord { kOpenRecord, kConnectRecord, kBindRecord, kListenRecord, kShutdownRecord, kOwnerRecord,
+                    kInodeRecord, kSocketRecords };
+
+inline constexpr uint32_t kNoSite = ~0u;  // FdSlot::site of a socket not counted per site
+
+struct alignas(64) FdSlot {
   std::atomic<uint32_t> flags{0};  // FdTable::k*
-  uint32_t reserved = 0;
+  // The stack id that made the socket (per-site counters, SiteTable), or
+  // kNoSite for a copy (inherited, a dup's second fd).
+  uint32_t site = kNoSite;
   // The socket's counters record in the trace (shared by its dups).
   std::atomic<trace::IoCounters*> counters{nullptr};
   // The cycle count when I/O through this fd last read the clock (0: never),
   // so back-to-back I/O reads it once per tick (Tracker::stamp_io).
   uint64_t clock_read_cycles = 0;
-  uint64_t reserved2 = 0;  // a slot never straddles two cache lines
+  uint32_t records[kSocketRecords] = {};
+  uint32_t reserved = 0;
 };
-static_assert(sizeof(FdSlot) == 32);
+static_assert(sizeof(FdSlot) == 64);  // one cache line
 
 class FdTable {
  public:
@@ -35,6 +47,8 @@ class FdTable {
   // crossed with SCM_RIGHTS): its close gets the fine clock, since who let
   // go of it last is decided by time.
   static constexpr uint32_t kShared = 8;
+  // A fork child's copy of its parent's socket (checkpoints say so).
+  static constexpr uint32_t kForkCopy = 16;
   static constexpr int kPageBits = 10;
   static constexpr int kPages = 1024;
   static constexpr int kMaxFds = kPages << kPageBits;  // 1,048,576 = Linux nr_open default
@@ -58,12 +72,15 @@ class FdTable {
 
   // Starts tracking `fd` (a new socket, or a dup sharing `counters`).
   // Returns false when fd is beyond the table or memory for it cannot be had.
-  bool track(int fd, bool cloexec, trace::IoCounters* counters = nullptr, bool shared = false) {
+  bool track(int fd, bool cloexec, trace::IoCounters* counters = nullptr, bool shared = false,
+             const FdSlot* copy_of = nullptr) {
     FdSlot* slot = find(fd);
     if (__builtin_expect(!slot, 0)) slot = find_or_create(fd);
     if (!slot) return false;
     slot->counters.store(counters, std::memory_order_relaxed);
     slot->clock_read_cycles = 0;
+    slot->site = kNoSite;
+    for (int i = 0; i < kSocketRecords; ++i) slot->records[i] = copy_of ? copy_of->records[i] : 0;
     slot->flags.store(kTracked | (cloexec ? kCloexec : 0) | (shared ? kShared : 0), std::memory_order_release);
     if (fd > max_fd_.load(std::memory_order_relaxed)) raise_max_fd(fd);
     return true;
@@ -89,6 +106,17 @@ class FdTable {
       if (!slots) continue;  // no fd of this range was ever tracked
       for (int i = 0; i < (1 << kPageBits); ++i)
         if (slots[i].flags.load(std::memory_order_relaxed) & kTracked) slots[i].flags.fetch_or(kShared, std::memory_order_relaxed);
+    }
+  }
+  // Calls `visit(fd, slot)` for every tracked socket, in fd order.
+  template <class Visit>
+  void for_each_tracked(Visit&& visit) {
+    int last = max_fd();
+    for (int page = 0; page <= (last >> kPageBits); ++page) {
+      FdSlot* slots = pages_[page].load(std::memory_order_acquire);
+      if (!slots) continue;
+      for (int i = 0; i < (1 << kPageBits); ++i)
+        if (slots[i].flags.load(std::memory_order_relaxed) & kTracked) visit((page << kPageBits) + i, slots[i]);
     }
   }
   // Highest fd ever tracked, for the exit scan.

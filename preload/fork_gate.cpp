@@ -49,12 +49,26 @@ Stripe& own_stripe() {
   return g_stripes[t_stripe];
 }
 
-void wait_for_fork() {
+// Waits while the gate is closed (a fork or a rotation).
+void wait_for_gate() {
   timespec limit{0, 10'000'000};  // wake up now and then: a lost wake-up costs 10 ms, not a hang
-  while (g_forking.load(std::memory_order_acquire)) {
-    syscall(SYS_futex, &g_forking, FUTEX_WAIT_PRIVATE, 1, &limit, nullptr, 0);
+  for (int word; (word = g_forking.load(std::memory_order_acquire)) & kGateClosed;) {
+    syscall(SYS_futex, &g_forking, FUTEX_WAIT_PRIVATE, word, &limit, nullptr, 0);
   }
 }
+
+void open_gate() {
+  g_forking.fetch_and(~kGateClosed, std::memory_order_release);
+  syscall(SYS_futex, &g_forking, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+}
+
+bool (*g_rotate)() = nullptr;
+std::atomic<uint64_t> g_rotate_not_before{0};
+// This thread runs the rotation (a fork from a signal handler then must
+// not wait for the gate it holds itself).
+__attribute__((tls_model("initial-exec"))) thread_local bool t_rotating = false;
+// Per thread: forks of several threads take the gate in turn.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_fork_owns_gate = false;
 
 int total(std::atomic<int> Stripe::*counter) {
   int sum = 0;
@@ -64,17 +78,61 @@ int total(std::atomic<int> Stripe::*counter) {
 
 }  // namespace
 
+// Waits until no other thread holds an FdCall (`own`: this thread's), at
+// most kDrainLimitNs; true when none does.
+bool drain(int own) {
+  uint64_t deadline = now_ns() + kDrainLimitNs;
+  while (total(&Stripe::inside) > own) {
+    if (now_ns() > deadline) break;
+    sched_yield();
+  }
+  return total(&Stripe::inside) <= own;
+}
+
+// This thread holds no FdCall: it runs the rotation the trace asked for,
+// unless another thread or a fork has the gate, or the last attempt failed
+// a moment ago.
+void try_rotation() {
+  if (!g_rotate || coarse_now_ns() < g_rotate_not_before.load(std::memory_order_relaxed)) {
+    g_forking.fetch_and(~kRotationWanted, std::memory_order_relaxed);
+    return;
+  }
+  int expected = kRotationWanted;
+  if (!g_forking.compare_exchange_strong(expected, kGateClosed, std::memory_order_seq_cst)) return;
+  bool done = false;
+  if (drain(0)) {
+    // Nested calls of a signal handler in this thread pass the gate (they
+    // cannot wait for the rotation they interrupted).
+    t_depth = 1;
+    t_rotating = true;
+    done = g_rotate();
+    t_rotating = false;
+    t_depth = 0;
+  }
+  if (!done) g_rotate_not_before.store(coarse_now_ns() + 100'000'000, std::memory_order_relaxed);
+  open_gate();
+}
+
 void detail::enter_slow() {
   if (!t_inside) t_inside = &own_stripe().inside;
+  bool tried = false;
   for (;;) {
     t_inside->fetch_add(1, std::memory_order_seq_cst);
     t_depth = 1;
-    if (!g_forking.load(std::memory_order_seq_cst)) return;
+    int word = g_forking.load(std::memory_order_seq_cst);
+    if (!(word & kGateClosed) && (tried || !(word & kRotationWanted))) return;
     t_inside->fetch_sub(1, std::memory_order_release);
     t_depth = 0;
-    wait_for_fork();
+    if (word & kGateClosed) {
+      wait_for_gate();
+    } else {
+      tried = true;  // once per call: a rotation that failed is not retried at once
+      try_rotation();
+    }
   }
 }
+
+void set_rotation_handler(bool (*rotate)()) { g_rotate = rotate; }
 
 BlockingFdCall::BlockingFdCall() {
   ++t_blocking;
@@ -87,20 +145,27 @@ BlockingFdCall::~BlockingFdCall() {
 }
 
 void before_fork() {
-  g_forking.store(1, std::memory_order_seq_cst);
-  // This thread's own calls (a fork from a signal handler) cannot finish first.
-  int own = t_depth > 0 ? 1 : 0;
-  uint64_t deadline = now_ns() + kDrainLimitNs;
-  while (total(&Stripe::inside) > own) {
-    if (now_ns() > deadline) break;
-    sched_yield();
+  t_fork_owns_gate = false;
+  if (t_rotating) {  // a fork from a signal handler inside the rotation: the gate is ours already
+    g_not_drained = true;
+    return;
   }
-  g_not_drained = total(&Stripe::inside) > own;
+  for (int word = g_forking.load(std::memory_order_seq_cst);;) {
+    if (word & kGateClosed) {
+      wait_for_gate();  // a rotation: brief
+      word = g_forking.load(std::memory_order_seq_cst);
+    } else if (g_forking.compare_exchange_weak(word, word | kGateClosed, std::memory_order_seq_cst)) {
+      break;
+    }
+  }
+  t_fork_owns_gate = true;
+  // This thread's own calls (a fork from a signal handler) cannot finish first.
+  g_not_drained = !drain(t_depth > 0 ? 1 : 0);
 }
 
 void after_fork_in_parent() {
-  g_forking.store(0, std::memory_order_release);
-  syscall(SYS_futex, &g_forking, FUTEX_WAKE_PRIVATE, INT32_MAX, nullptr, nullptr, 0);
+  if (t_fork_owns_gate) open_gate();
+  t_fork_owns_gate = false;
 }
 
 void after_fork_in_child() {
@@ -116,6 +181,8 @@ void after_fork_in_child() {
     g_stripes[t_stripe].blocking.store(t_blocking, std::memory_order_relaxed);
   }
   g_not_drained = false;
+  t_fork_owns_gate = false;
+  t_rotating = false;
   g_forking.store(0, std::memory_order_release);
 }
 

@@ -12,6 +12,13 @@
 // not wait long enough (a close lingering on SO_LINGER).
 //
 // Cost: two uncontended atomic adds per call (striped per thread), no lock.
+//
+// The same gate serves the rotation of a bounded trace: a checkpoint must
+// see the fd table, the session table and the records they point to as of
+// one moment. The writer asks for a rotation (request_rotation: a bit in
+// the word every FdCall reads anyway, so the fast path is unchanged); the
+// next FdCall to start, holding nothing yet, closes the gate, waits like a
+// fork for the calls in flight, and runs the rotation handler.
 #pragma once
 
 #include <atomic>
@@ -25,7 +32,11 @@ extern __attribute__((tls_model("initial-exec"))) thread_local int t_depth;
 // This thread's counter of calls in progress (one of a few stripes); null
 // until its first call.
 extern __attribute__((tls_model("initial-exec"))) thread_local std::atomic<int>* t_inside;
-extern std::atomic<int> g_forking;  // 1 while a fork is between its handlers
+// kGateClosed while a fork is between its handlers or a rotation runs;
+// kRotationWanted when the trace asked for one.
+extern std::atomic<int> g_forking;
+inline constexpr int kGateClosed = 1;
+inline constexpr int kRotationWanted = 2;
 void enter_slow();
 }  // namespace detail
 
@@ -64,6 +75,17 @@ class BlockingFdCall {
   BlockingFdCall(const BlockingFdCall&) = delete;
   BlockingFdCall& operator=(const BlockingFdCall&) = delete;
 };
+
+using detail::kGateClosed;
+using detail::kRotationWanted;
+// The trace wants a rotation at the next FdCall.
+inline void request_rotation() {
+  if (!(detail::g_forking.load(std::memory_order_relaxed) & detail::kRotationWanted))
+    detail::g_forking.fetch_or(detail::kRotationWanted, std::memory_order_seq_cst);
+}
+// Runs with the gate closed and no fd call in flight; returns false to
+// have it retried no sooner than a while later.
+void set_rotation_handler(bool (*rotate)());
 
 // fork() handlers, called by the Tracker's.
 void before_fork();

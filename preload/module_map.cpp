@@ -92,7 +92,7 @@ int module_callback(dl_phdr_info* info, unsigned long, void* data) {
     path = exe;
   }
   if (path[0] != '/') return 0;  // the vDSO: no file to symbolize from
-  context->map->remember(info->dlpi_addr, range.low, range.high);
+  int index = context->map->remember(info->dlpi_addr, range.low, range.high);
 
   const uint8_t* build_id = nullptr;
   size_t id_len = find_build_id(info, &build_id);
@@ -108,6 +108,7 @@ int module_callback(dl_phdr_info* info, unsigned long, void* data) {
   if (id_len) memcpy(bytes, build_id, id_len);
   memcpy(bytes + id_len, path, path_len);
   context->writer->publish(record, trace::RecordType::kModule);
+  if (index >= 0) context->map->seen_[index].ref = context->writer->ref_of(record);
   return 0;
 }
 
@@ -140,11 +141,12 @@ bool ModuleMap::covers(uint64_t address) const {
   return false;
 }
 
-void ModuleMap::remember(uint64_t bias, uint64_t low, uint64_t high) {
+int ModuleMap::remember(uint64_t bias, uint64_t low, uint64_t high) {
   int count = count_.load(std::memory_order_relaxed);
-  if (count >= kMaxModules) return;
-  seen_[count] = {bias, low, high};
+  if (count >= kMaxModules) return -1;
+  seen_[count] = {bias, low, high, 0};
   count_.store(count + 1, std::memory_order_release);
+  return count;
 }
 
 bool ModuleMap::range_of(const void* address, uintptr_t* low, uintptr_t* high) {

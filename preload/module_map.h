@@ -23,6 +23,13 @@ class ModuleMap {
   void cover(TraceWriter& writer, const uint64_t* ips, int depth);
   // A library was unloaded: every object is written again at the next scan.
   void forget() { count_.store(0, std::memory_order_release); }
+  // Calls `visit(ref)` with the TraceWriter::Ref of every Module record
+  // written (a checkpoint copies them and stores the copy's Ref back).
+  template <class Visit>
+  void for_each_record(Visit&& visit) {
+    int count = count_.load(std::memory_order_acquire);
+    for (int i = 0; i < count; ++i) visit(seen_[i].ref);
+  }
   // The address range of the object that contains `address`.
   static bool range_of(const void* address, uintptr_t* low, uintptr_t* high);
 
@@ -31,10 +38,11 @@ class ModuleMap {
     uint64_t bias;
     uint64_t low;
     uint64_t high;
+    uint32_t ref;  // its Module record in the current segment
   };
   bool seen(uint64_t bias, uint64_t low) const;
   bool covers(uint64_t address) const;
-  void remember(uint64_t bias, uint64_t low, uint64_t high);
+  int remember(uint64_t bias, uint64_t low, uint64_t high);
   static constexpr int kMaxModules = 4096;
   Seen seen_[kMaxModules] = {};
   std::atomic<int> count_{0};

@@ -1,5 +1,7 @@
 #include "stack_table.h"
 
+#include "site_table.h"
+
 #define UNW_LOCAL_ONLY
 #include <dlfcn.h>
 #include <libunwind.h>
@@ -240,6 +242,8 @@ uint32_t StackTable::write_stack(TraceWriter& writer, const uint64_t* ips, int d
   record->depth = uint32_t(depth);
   memcpy(record + 1, ips, sizeof(uint64_t) * size_t(depth));
   writer.publish(record, trace::RecordType::kStack);
+  if (SiteEntry* entry = sites_ ? sites_->entry(id) : nullptr)
+    entry->stack_ref.store(writer.ref_of(record), std::memory_order_release);
   return id;
 }
 

@@ -25,6 +25,7 @@
 namespace connleak::shim {
 
 class ModuleMap;
+class SiteTable;
 class TraceWriter;
 
 // True while this thread is inside libunwind: a pipe it asks for then is
@@ -36,6 +37,8 @@ class StackTable {
   // Sets the frames kept per stack and the address range of the shim's own
   // code, whose frames are cut from the top of every stack.
   void configure(int depth, uintptr_t shim_low, uintptr_t shim_high);
+  // Where each new stack's record goes is noted in `sites` (checkpoints).
+  void set_sites(SiteTable* sites) { sites_ = sites; }
   // Captures the calling thread's stack; returns its id (0 if it could not be
   // written, or stacks are off). New stacks make sure `modules` covers them.
   uint32_t capture(TraceWriter& writer, ModuleMap& modules) {
@@ -82,6 +85,7 @@ class StackTable {
   bool fork_drained_ = true;
   std::atomic<bool> unwinder_unsafe_{false};  // a fork child whose parent did not drain
   std::atomic<uint64_t> omitted_{0};
+  SiteTable* sites_ = nullptr;
 };
 
 }  // namespace connleak::shim

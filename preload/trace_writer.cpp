@@ -14,8 +14,10 @@
 #include <unistd.h>
 
 #include "errno_keeper.h"
+#include "fork_gate.h"
 #include "real_functions.h"
 #include "shim_log.h"
+#include "trace_files.h"
 
 namespace connleak::shim {
 namespace {
@@ -35,138 +37,141 @@ uint64_t grow_target(uint64_t have, uint64_t needed) {
   return target >= needed ? target : (needed + step - 1) / step * step;
 }
 
-// fallocate() past RLIMIT_FSIZE raises SIGXFSZ, whose default action would
-// kill a program that itself never writes a file that large: the signal is
-// blocked for the call and, if the call raised it, taken back.
-bool extend_file(int fd, uint64_t from, uint64_t to) {
-  sigset_t xfsz, saved, pending;
-  sigemptyset(&xfsz);
-  sigaddset(&xfsz, SIGXFSZ);
-  pthread_sigmask(SIG_BLOCK, &xfsz, &saved);
-  bool was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGXFSZ);
-  bool extended = fallocate(fd, 0, off_t(from), off_t(to - from)) == 0;
-  if (!extended && errno == EFBIG && !was_pending) {
-    timespec now{0, 0};
-    sigtimedwait(&xfsz, nullptr, &now);
-  }
-  pthread_sigmask(SIG_SETMASK, &saved, nullptr);
-  return extended;
-}
-
-// The path is made absolute: the file is reopened by it later, and the
-// program may have changed its working directory by then.
-int open_exclusive(const char* dir, int pid, char* name, char* path, size_t path_size) {
-  char cwd[1024] = "";
-  if (dir[0] != '/' && !getcwd(cwd, sizeof(cwd))) return -1;
-  for (int attempt = 0; attempt < 1000; ++attempt) {
-    snprintf(name, trace::kTraceNameMax, "connleak.%d.%d.trace", pid, attempt);
-    int length = dir[0] == '/' ? snprintf(path, path_size, "%s/%s", dir, name)
-                               : snprintf(path, path_size, "%s/%s/%s", cwd, dir, name);
-    if (length < 0 || size_t(length) >= path_size) return -1;
-    // O_EXCL never follows a symlink at the final component; O_NOFOLLOW says
-    // so explicitly.
-    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd >= 0 || errno != EEXIST) return fd;
-  }
-  errno = EEXIST;
-  return -1;
-}
-
 }  // namespace
 
-// A CONNLEAK_OUTPUT_DIR that does not exist yet is made, as `connleak run`
-// makes its own: every missing level, readable by the user alone.
-static void make_directories(const char* dir) {
-  char path[1024];
-  size_t length = strnlen(dir, sizeof(path) - 1);
-  memcpy(path, dir, length);
-  path[length] = '\0';
-  for (size_t i = 1; i <= length; ++i) {
-    if (path[i] != '/' && path[i] != '\0') continue;
-    char saved = path[i];
-    path[i] = '\0';
-    mkdir(path, 0700);  // EEXIST for the levels already there
-    path[i] = saved;
-  }
-}
-
-bool TraceWriter::create(const char* dir, int pid, const trace::FileHeader& header) {
-  int fd = open_exclusive(dir, pid, name_, path_, sizeof(path_));
-  if (fd < 0 && errno == ENOENT) {
-    make_directories(dir);
-    fd = open_exclusive(dir, pid, name_, path_, sizeof(path_));
-  }
+bool TraceWriter::create(const char* dir, int pid, const trace::FileHeader& header, uint64_t max_size) {
+  Segment& seg = segs_[slot(0)];
+  int fd = files::create_first(dir, pid, seg.name, seg.path, sizeof(seg.path));
   if (fd < 0) {
     warn("cannot create a trace file in %s; this process is not traced", dir);
     return false;
   }
-  bool mapped = map_file(fd);
+  size_t dir_length = size_t(strrchr(seg.path, '/') - seg.path);
+  snprintf(dir_, sizeof(dir_), "%.*s", int(dir_length), seg.path);
+  snprintf(stem_, sizeof(stem_), "%.*s", int(strlen(seg.name) - strlen(".trace")), seg.name);
+  max_size_ = max_size;
+  // Two segments and the first one's header fit the cap; a rotation is
+  // asked for at three quarters of a segment, which leaves room for the
+  // records written until it happens.
+  segment_limit_ = max_size ? (max_size / 2 - 64 * 1024) & ~uint64_t(4095) : 0;
+  rotate_at_ = segment_limit_ / 4 * 3;
+  header_ = header;
+  header_.segment_flags = max_size ? trace::kSegmentBounded : 0;
+  bool mapped = map_file(slot(0), fd, kFirstChunk);
   real::close()(fd);
   if (!mapped) {
-    warn("cannot map trace file %s; this process is not traced", path_);
-    unlink(path_);
+    warn("cannot map trace file %s; this process is not traced", seg.path);
+    unlink(seg.path);
     return false;
   }
-  auto* file_header = reinterpret_cast<trace::FileHeader*>(base_);
-  memcpy(file_header, &header, sizeof(header));
+  memcpy(bases_[slot(0)], &header_, sizeof(header_));
+  used_.store(tag_of(0) | sizeof(trace::FileHeader), std::memory_order_relaxed);
+  allocated_.store(tag_of(0) | seg.allocated.load(std::memory_order_relaxed), std::memory_order_release);
   return true;
 }
 
-bool TraceWriter::map_file(int fd) {
+bool TraceWriter::map_file(int index, int fd, uint64_t first_chunk) {
+  Segment& seg = segs_[index];
   struct stat st;
   if (fstat(fd, &st) != 0) return false;
-  device_ = st.st_dev;
-  inode_ = st.st_ino;
-  used_.store(sizeof(trace::FileHeader), std::memory_order_relaxed);
-  allocated_.store(0, std::memory_order_relaxed);
-  for (uint64_t capacity : kCapacities) {
-    void* p = mmap(nullptr, capacity, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+  seg.device = st.st_dev;
+  seg.inode = st.st_ino;
+  seg.file = true;
+  seg.allocated.store(0, std::memory_order_relaxed);
+  const uint64_t bounded[] = {segment_limit_};
+  const uint64_t* capacities = max_size_ ? bounded : kCapacities;
+  size_t count = max_size_ ? 1 : sizeof(kCapacities) / sizeof(kCapacities[0]);
+  for (size_t i = 0; i < count; ++i) {
+    void* p = mmap(nullptr, capacities[i], PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
     if (p == MAP_FAILED) continue;
-    base_ = static_cast<char*>(p);
-    capacity_ = capacity;
-    if (extend_file(fd, 0, kFirstChunk)) {
-      madvise(base_, kFirstChunk, kPopulateWrite);
-      allocated_.store(kFirstChunk, std::memory_order_release);
+    uint64_t chunk = std::min(first_chunk, capacities[i]);
+    if (files::extend(fd, 0, chunk)) {
+      bases_[index] = static_cast<char*>(p);
+      seg.capacity = capacities[i];
+      madvise(p, chunk, kPopulateWrite);
+      seg.allocated.store(chunk, std::memory_order_release);
       return true;
     }
-    munmap(p, capacity);
-    base_ = nullptr;
+    munmap(p, capacities[i]);
     return false;
   }
   return false;
 }
 
-int TraceWriter::reopen() const {
-  int fd = open(path_, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0) return -1;
-  struct stat st;
-  if (fstat(fd, &st) != 0 || st.st_dev != device_ || st.st_ino != inode_) {
-    real::close()(fd);
-    return -1;
-  }
-  return fd;
+int TraceWriter::reopen(const Segment& seg) const { return files::reopen(seg.path, seg.device, seg.inode); }
+
+uint64_t TraceWriter::offset_of(const void* record) const {
+  auto* p = static_cast<const char*>(record);
+  for (int i = 0; i < 4; ++i)
+    if (bases_[i] && p >= bases_[i] && p < bases_[i] + segs_[i].capacity) return uint64_t(p - bases_[i]);
+  return 0;
 }
 
-void* TraceWriter::reserve_slow(uint64_t offset, size_t size) {
+TraceWriter::Ref TraceWriter::ref_of(const void* record) const {
+  const char* base = current_base();
+  auto* p = static_cast<const char*>(record);
+  if (!base || p < base || p >= base + current().capacity) return 0;
+  return Ref(uint64_t(p - base) / trace::kRecordAlign);
+}
+
+const trace::RecordHeader* TraceWriter::at(Ref ref) const {
+  if (!ref) return nullptr;
+  return reinterpret_cast<const trace::RecordHeader*>(current_base() + uint64_t(ref) * trace::kRecordAlign);
+}
+
+void TraceWriter::grow_ahead(uint64_t bytes) {
+  if (!active()) return;
+  uint64_t used = used_.load(std::memory_order_acquire) & kOffsetMask;
+  ensure_allocated(slot(gen_.load(std::memory_order_acquire)), used + bytes);
+}
+
+void* TraceWriter::reserve_slow(uint64_t tagged, size_t size) {
   // Growing the file makes system calls; an I/O hook records after a
   // successful call, whose errno the program may still look at.
   ErrnoKeeper keep;
-  uint64_t needed = offset + size + sizeof(trace::RecordHeader) + kFinalReserve;
-  if (needed > capacity_ || !ensure_allocated(needed)) {
-    lost_.fetch_add(1, std::memory_order_relaxed);
-    return nullptr;
+  // A rotation switched segments since this reservation: a few retries at
+  // most, each after another one.
+  for (int attempt = 0; attempt < 4 && tagged < kFinished; ++attempt) {
+    uint32_t gen = gen_.load(std::memory_order_acquire);
+    if ((tagged & kTagMask) == tag_of(gen)) {
+      uint64_t needed = (tagged & kOffsetMask) + size + sizeof(trace::RecordHeader) + kFinalReserve;
+      if (needed <= segs_[slot(gen)].capacity && ensure_allocated(slot(gen), needed) &&
+          gen == gen_.load(std::memory_order_acquire)) {
+        return start_record(tagged, size);
+      }
+      if (gen == gen_.load(std::memory_order_acquire)) break;  // full: no rotation came in time
+    } else if (void* late = reserve_late(tagged, size)) {
+      return late;
+    }
+    tagged = used_.fetch_add(size, std::memory_order_acquire);
+    if (tagged + size + sizeof(trace::RecordHeader) + kFinalReserve <= allocated_.load(std::memory_order_acquire))
+      return start_record(tagged, size);
   }
-  return start_record(offset, size);
+  if (bounded()) fork_gate::request_rotation();
+  lost_.fetch_add(1, std::memory_order_relaxed);
+  return nullptr;
+}
+
+// A reservation in a segment that a rotation has replaced: it is written
+// there if that segment's mapping (or its anonymous stand-in, once the file
+// was dropped) still has room for it; never into another segment.
+void* TraceWriter::reserve_late(uint64_t tagged, size_t size) {
+  const Segment& own = segs_[slot_of_tagged(tagged)];
+  if (tag_of(own.gen) != (tagged & kTagMask)) return nullptr;  // its slot was reused since
+  uint64_t end = (tagged & kOffsetMask) + size + sizeof(trace::RecordHeader);
+  if (end > own.allocated.load(std::memory_order_acquire)) return nullptr;
+  return start_record(tagged, size);
 }
 
 void* TraceWriter::reserve_tail(size_t size, size_t keep_back) {
-  if (!base_) return nullptr;
+  if (!active()) return nullptr;
   size = trace::align_record(size);
-  uint64_t allocated = allocated_.load(std::memory_order_acquire);
+  char* base = current_base();
+  uint64_t allocated = current().allocated.load(std::memory_order_acquire);
   uint64_t expected = 0;
   if (tail_used_.compare_exchange_strong(expected, allocated - kFinalReserve, std::memory_order_acq_rel)) {
     used_.store(kFinished, std::memory_order_release);  // ordinary records could reach the tail now
-    __atomic_store_n(&reinterpret_cast<trace::FileHeader*>(base_)->tail_offset, allocated - kFinalReserve,
+    __atomic_store_n(&reinterpret_cast<trace::FileHeader*>(base)->tail_offset, allocated - kFinalReserve,
                      __ATOMIC_RELEASE);
   }
   uint64_t offset = tail_used_.fetch_add(size, std::memory_order_acq_rel);
@@ -176,107 +181,103 @@ void* TraceWriter::reserve_tail(size_t size, size_t keep_back) {
     tail_used_.fetch_sub(size, std::memory_order_acq_rel);
     return nullptr;
   }
-  return start_record(offset, size);
+  auto* header = reinterpret_cast<trace::RecordHeader*>(base + offset);
+  header->size = uint16_t(size);
+  header->fd = -1;
+  return header;
 }
 
-bool TraceWriter::ensure_allocated(uint64_t needed) {
-  uint64_t have = allocated_.load(std::memory_order_acquire);
+bool TraceWriter::ensure_allocated(int index, uint64_t needed) {
+  Segment& seg = segs_[index];
+  uint64_t have = seg.allocated.load(std::memory_order_acquire);
   while (have < needed) {
-    uint64_t target = grow_target(have, needed);
-    if (target > capacity_) target = capacity_;
+    uint64_t target = std::min(grow_target(have, needed), seg.capacity);
+    if (target < needed) return false;
     // fallocate only ever extends, so racing writers cannot shrink the file.
-    int fd = reopen();
-    bool grown = fd >= 0 && extend_file(fd, have, target);
+    int fd = reopen(seg);
+    bool grown = fd >= 0 && files::extend(fd, have, target);
     if (fd >= 0) real::close()(fd);
     if (!grown) {
       if (!warned_full_.exchange(true)) {
         warn("trace file %s cannot grow (disk full, no free fd, or the file was removed); later events are lost",
-             path_);
+             seg.path);
       }
       return false;
     }
     // Fault the new chunk's pages in now, in one call: one page fault per
     // 4 KiB on a fresh file extent costs more than the records written there.
-    madvise(base_ + have, target - have, kPopulateWrite);
-    while (have < target &&
-           !allocated_.compare_exchange_weak(have, target, std::memory_order_acq_rel)) {
+    madvise(bases_[index] + have, target - have, kPopulateWrite);
+    while (have < target && !seg.allocated.compare_exchange_weak(have, target, std::memory_order_acq_rel)) {
     }
+    if (index == slot(gen_.load(std::memory_order_acquire))) note_growth(target);
   }
   return true;
 }
 
+// The current segment grew to `target`: the hot path may use it (unless a
+// rotation switched segments meanwhile), and past three quarters of a
+// bounded segment the next one is asked for.
+void TraceWriter::note_growth(uint64_t target) {
+  uint64_t tag = tag_of(gen_.load(std::memory_order_acquire));
+  uint64_t have = allocated_.load(std::memory_order_acquire);
+  while ((have & kTagMask) == tag && (have & kOffsetMask) < target &&
+         !allocated_.compare_exchange_weak(have, tag | target, std::memory_order_acq_rel)) {
+  }
+  if (bounded() && target > rotate_at_) fork_gate::request_rotation();
+}
+
 void TraceWriter::finish() {
-  if (!base_) return;
+  if (!active()) return;
   if (finished_.exchange(true)) return;
-  uint64_t used = used_.exchange(kFinished, std::memory_order_acq_rel);
+  uint64_t tagged = used_.exchange(kFinished, std::memory_order_acq_rel);
+  uint64_t used = tagged >= kFinished ? 0 : tagged & kOffsetMask;
   uint64_t tail = tail_used_.load(std::memory_order_acquire);
-  uint64_t allocated = allocated_.load(std::memory_order_acquire);
+  uint64_t allocated = current().allocated.load(std::memory_order_acquire);
   if (tail) {
     used = tail;
-  } else if (used > allocated) {
+  } else if (used > allocated || used == 0) {
     used = allocated;  // reservations refused past the end: the data ends before
   }
   // Trimming makes a clean trace end exactly at its ProcessEnd record. A
   // process with no fd left keeps the zero padding, which readers skip.
-  int fd = reopen();
+  int fd = reopen(current());
   if (fd < 0) return;
-  if (ftruncate(fd, off_t(used)) != 0) warn("cannot trim trace file %s", path_);
+  if (ftruncate(fd, off_t(used)) != 0) warn("cannot trim trace file %s", current().path);
   real::close()(fd);
 }
 
 void TraceWriter::mark_exec(bool execing) {
-  if (!base_) return;
+  if (!active()) return;
   uint64_t end = 0;
   if (execing) {
-    end = std::min(used_.load(std::memory_order_acquire), allocated_.load(std::memory_order_acquire));
+    uint64_t used = used_.load(std::memory_order_acquire);
+    end = std::min(used >= kFinished ? ~uint64_t(0) : used & kOffsetMask,
+                   current().allocated.load(std::memory_order_acquire));
     if (uint64_t tail = tail_used_.load(std::memory_order_acquire)) end = tail;
   }
-  __atomic_store_n(&reinterpret_cast<trace::FileHeader*>(base_)->exec_data_end, end, __ATOMIC_RELEASE);
+  __atomic_store_n(&reinterpret_cast<trace::FileHeader*>(current_base())->exec_data_end, end, __ATOMIC_RELEASE);
 }
-
-namespace {
-
-// Where the records of an exec'd-away trace end: from its mark on (other
-// threads may have written a few records after it before the exec).
-uint64_t data_end_after(int fd, uint64_t from, uint64_t size) {
-  uint64_t offset = from;
-  trace::RecordHeader h;
-  while (offset + sizeof(h) <= size && pread(fd, &h, sizeof(h), off_t(offset)) == ssize_t(sizeof(h))) {
-    if (h.size == 0 || h.size % trace::kRecordAlign) break;  // the zero header after the data
-    offset += h.size;
-  }
-  return offset;
-}
-
-}  // namespace
 
 void TraceWriter::trim_previous_image(int pid) const {
-  // connleak.<pid>.<n>.trace: the previous image of this pid wrote <n-1>.
-  const char* dot = strrchr(name_, '.');
-  int attempt = 0;
-  if (!dot || dot == name_ || sscanf(name_, "connleak.%*d.%d.trace", &attempt) != 1 || attempt == 0) return;
-  char previous[sizeof(path_)];
-  size_t dir_length = size_t(strrchr(path_, '/') - path_);
-  if (snprintf(previous, sizeof(previous), "%.*s/connleak.%d.%d.trace", int(dir_length), path_, pid, attempt - 1) >=
-      int(sizeof(previous)))
-    return;
-  int fd = open(previous, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return;
-  trace::FileHeader header;
-  struct stat st;
-  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && pread(fd, &header, sizeof(header), 0) == ssize_t(sizeof(header)) &&
-      memcmp(header.magic, trace::kMagic, sizeof(header.magic)) == 0 && header.pid == pid && header.exec_data_end &&
-      header.exec_data_end < uint64_t(st.st_size)) {
-    // Keep one zero header after the data: readers take it for the end.
-    uint64_t end = data_end_after(fd, header.exec_data_end, uint64_t(st.st_size)) + sizeof(trace::RecordHeader);
-    if (end < uint64_t(st.st_size)) ftruncate(fd, off_t(end));
-  }
-  real::close()(fd);
+  files::trim_previous_image(dir_, stem_, pid);
 }
 
+const char* TraceWriter::file_name() const { return current().name; }
+
 TraceWriter::Detached TraceWriter::detach() {
-  Detached detached{base_, capacity_};
-  base_ = nullptr;
+  Detached detached{};
+  detached.current = slot(gen_.load(std::memory_order_relaxed));
+  for (int i = 0; i < 4; ++i) {
+    detached.bases[i] = bases_[i];
+    detached.capacities[i] = segs_[i].capacity;
+    detached.allocated[i] = segs_[i].file ? segs_[i].allocated.load(std::memory_order_relaxed) : 0;
+    bases_[i] = nullptr;
+    segs_[i].capacity = 0;
+    segs_[i].allocated.store(0, std::memory_order_relaxed);
+    segs_[i].file = false;
+    segs_[i].gen = 0;
+  }
+  gen_.store(0, std::memory_order_relaxed);
   tail_used_.store(0, std::memory_order_relaxed);
   finished_.store(false, std::memory_order_relaxed);
   used_.store(0, std::memory_order_relaxed);
@@ -287,7 +288,8 @@ TraceWriter::Detached TraceWriter::detach() {
 }
 
 void TraceWriter::release(const Detached& detached) {
-  if (detached.base) munmap(detached.base, detached.capacity);
+  for (int i = 0; i < 4; ++i)
+    if (detached.bases[i]) munmap(detached.bases[i], detached.capacities[i]);
 }
 
 }  // namespace connleak::shim

@@ -8,12 +8,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fork_gate.h"
 #include "record_helpers.h"
 
 namespace connleak::shim {
 
+// The kernel gave out a number the shim still believed held: that socket
+// was closed where the shim could not see, and counts as closed at its site.
+static inline void retire_unseen(FdTable& fds, SiteTable& sites, int fd) {
+  FdSlot* slot = fds.tracked(fd);
+  if (__builtin_expect(slot != nullptr, 0) && slot->site != kNoSite) sites.socket_closed(slot->site);
+}
+
 void Tracker::on_socket(int fd, int domain, int type, int protocol, uint8_t origin) {
   bool cloexec = type & SOCK_CLOEXEC;
+  retire_unseen(fds_, sites_, fd);
   if (!fds_.track(fd, cloexec)) return count_lost(trace::LostReason::kFdTooLarge);
   write_socket_open(fd, domain, type & ~(SOCK_CLOEXEC | SOCK_NONBLOCK), protocol,
                     uint8_t(origin | (cloexec ? trace::kFlagCloexec : 0) |
@@ -27,6 +36,7 @@ void Tracker::on_socketpair(const int fds[2], int domain, int type, int protocol
                           (type & SOCK_NONBLOCK ? trace::kFlagNonblock : 0));
   uint32_t stack_id = capture_stack();
   for (int i = 0; i < 2; ++i) {
+    retire_unseen(fds_, sites_, fds[i]);
     if (!fds_.track(fds[i], cloexec)) {
       count_lost(trace::LostReason::kFdTooLarge);
       continue;
@@ -45,6 +55,11 @@ void Tracker::write_socket_open(int fd, int domain, int type, int protocol, uint
   record->type = uint8_t(type);
   record->protocol = uint16_t(protocol);
   writer_.publish(record, trace::RecordType::kSocketOpen);
+  if (FdSlot* slot = fds_.tracked(fd)) {
+    slot->records[kOpenRecord] = writer_.ref_of(record);
+    slot->site = stack_id;
+  }
+  sites_.socket_opened(stack_id);
   note_owner_of_new_socket(fd);
 }
 
@@ -53,6 +68,7 @@ void Tracker::write_socket_open(int fd, int domain, int type, int protocol, uint
 // first I/O each reserve one: the loser leaves its record unpublished (the
 // reader skips it) and counts into the winner's.
 trace::IoCounters* Tracker::first_counters(FdSlot* slot, int fd) {
+  fork_gate::FdCall gate;  // a checkpoint moves every socket's counters
   trace::IoCounters* counters = nullptr;
   auto* fresh = writer_.reserve_for<trace::IoCounters>(fd);
   if (!fresh) return nullptr;
@@ -74,6 +90,7 @@ trace::IoCounters* Tracker::copy_counters(int fd, const trace::IoCounters* from)
 
 void Tracker::on_connect(int fd, const sockaddr* peer, socklen_t len, int error) {
   if (!fds_.is_tracked(fd)) return;
+  fork_gate::FdCall gate;  // what a checkpoint copies is recorded under the gate
   on_connected(fd, peer, len, error, capture_stack());
 }
 
@@ -85,6 +102,18 @@ void Tracker::on_connected(int fd, const sockaddr* peer, socklen_t len, int erro
   record->stack_id = stack_id;
   copy_address(&record->peer, peer, len);
   writer_.publish(record, trace::RecordType::kConnect);
+  FdSlot* slot = fds_.tracked(fd);
+  if (!slot) return;
+  slot->records[kConnectRecord] = writer_.ref_of(record);
+  if (error == 0 || error == EINPROGRESS || error == EALREADY || error == EISCONN) count_connection_of_owner(slot);
+}
+
+// A session's connections made (SessionState::connections): a connect of a
+// socket it holds.
+void Tracker::count_connection_of_owner(FdSlot* slot) {
+  auto* owner = reinterpret_cast<const trace::SocketOwner*>(writer_.at(slot->records[kOwnerRecord]));
+  if (!owner || owner->h.type != uint8_t(trace::RecordType::kSocketOwner)) return;
+  if (SessionSlot* session = sessions_.find(owner->handle)) ++session->connections;
 }
 
 void Tracker::on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t len, int flags) {
@@ -92,6 +121,7 @@ void Tracker::on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t l
   // says of it, so the accepted socket gets its family and type.
   if (!fds_.is_tracked(listen_fd)) record_inherited_fd(listen_fd);
   bool cloexec = flags & SOCK_CLOEXEC;
+  retire_unseen(fds_, sites_, fd);
   if (!fds_.track(fd, cloexec)) return count_lost(trace::LostReason::kFdTooLarge);
   auto* record = writer_.reserve_for<trace::Accept>(fd, address_bytes(peer, len));
   if (!record) return;
@@ -101,6 +131,11 @@ void Tracker::on_accept(int fd, int listen_fd, const sockaddr* peer, socklen_t l
   record->stack_id = capture_stack();
   copy_address(&record->peer, peer, len);
   writer_.publish(record, trace::RecordType::kAccept);
+  if (FdSlot* slot = fds_.tracked(fd)) {
+    slot->records[kOpenRecord] = writer_.ref_of(record);
+    slot->site = record->stack_id;
+  }
+  sites_.socket_opened(record->stack_id);
   note_owner_of_new_socket(fd);
   record_kernel_local_address(fd);  // not the listener's: 0.0.0.0 becomes the address it came in on
 }
@@ -116,6 +151,7 @@ void Tracker::record_kernel_local_address(int fd) {
 
 void Tracker::on_bind(int fd, const sockaddr* local, socklen_t len, int error) {
   if (!fds_.is_tracked(fd)) return;
+  fork_gate::FdCall gate;
   if (error == 0) return record_kernel_local_address(fd);
   write_bind(fd, local, len, error);
 }
@@ -127,25 +163,30 @@ void Tracker::write_bind(int fd, const sockaddr* local, socklen_t len, int error
   record->error = error;
   copy_address(&record->local, local, len);
   writer_.publish(record, trace::RecordType::kBind);
+  if (error == 0) note_record(fd, kBindRecord, record);
 }
 
 void Tracker::on_listen(int fd, int backlog) {
   if (!fds_.is_tracked(fd)) return;
+  fork_gate::FdCall gate;
   auto* record = writer_.reserve_for<trace::Listen>(fd);
   if (!record) return;
   record->ts = now_ns();
   record->backlog = backlog;
   writer_.publish(record, trace::RecordType::kListen);
+  note_record(fd, kListenRecord, record);
   record_kernel_local_address(fd);  // listen() binds a socket that was not
 }
 
 void Tracker::on_shutdown(int fd, int how) {
   if (!fds_.is_tracked(fd)) return;
+  fork_gate::FdCall gate;
   auto* record = writer_.reserve_for<trace::Shutdown>(fd);
   if (!record) return;
   record->ts = now_ns();
   record->how = how;
   writer_.publish(record, trace::RecordType::kShutdown);
+  note_record(fd, kShutdownRecord, record);
 }
 
 Tracker::CloseTicket Tracker::begin_close(int fd, bool via_fclose) {
@@ -159,6 +200,7 @@ Tracker::CloseTicket Tracker::begin_close(int fd, bool via_fclose) {
   }
   // Untrack before the kernel frees the number: a socket another thread
   // gets with it next is tracked after this.
+  if (slot->site != kNoSite) sites_.socket_closed(slot->site);
   fds_.untrack(fd, /*closed=*/true);
   ticket.record = writer_.reserve_for<trace::Close>(fd);
   if (ticket.record) {
@@ -201,6 +243,7 @@ void Tracker::on_close_range(unsigned first, unsigned last, int flags, int error
     if (flags & CLOSE_RANGE_CLOEXEC) {
       fds_.set_cloexec(fd, true);
     } else {
+      retire_unseen(fds_, sites_, fd);
       fds_.untrack(fd, /*closed=*/true);
     }
   }
@@ -219,11 +262,16 @@ void Tracker::on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec) {
   bool old_tracked = fds_.is_tracked(old_fd);
   // dup2/dup3 onto a tracked socket closes it, even when old_fd is no socket.
   if (!old_tracked && !fds_.is_tracked(new_fd)) return;
+  retire_unseen(fds_, sites_, new_fd);  // dup2 over a socket closes it
   if (old_tracked) {
     FdSlot* old_slot = fds_.tracked(old_fd);
     trace::IoCounters* counters = old_slot->counters.load(std::memory_order_relaxed);
-    bool shared = old_slot->flags.load(std::memory_order_relaxed) & FdTable::kShared;
-    if (!fds_.track(new_fd, cloexec, counters, shared)) count_lost(trace::LostReason::kFdTooLarge);
+    uint32_t old_flags = old_slot->flags.load(std::memory_order_relaxed);
+    if (!fds_.track(new_fd, cloexec, counters, old_flags & FdTable::kShared, old_slot)) {
+      count_lost(trace::LostReason::kFdTooLarge);
+    } else if (old_flags & FdTable::kForkCopy) {
+      fds_.tracked(new_fd)->flags.fetch_or(FdTable::kForkCopy, std::memory_order_relaxed);
+    }
   } else {
     fds_.untrack(new_fd);  // now refers to something that is no socket
   }
@@ -238,6 +286,7 @@ void Tracker::on_dup(int old_fd, int new_fd, trace::DupVia via, bool cloexec) {
 
 void Tracker::on_set_cloexec(int fd, bool cloexec) {
   if (!fds_.is_tracked(fd)) return;
+  fork_gate::FdCall gate;
   fds_.set_cloexec(fd, cloexec);
   auto* record = writer_.reserve_for<trace::SetCloexec>(fd);
   if (!record) return;
@@ -251,11 +300,11 @@ void Tracker::count_lost(trace::LostReason reason) {
 }
 
 void Tracker::write_lost_counts() {
-  uint64_t counts[4];
-  for (int i = 0; i < 4; ++i) counts[i] = lost_[i].load(std::memory_order_relaxed);
+  uint64_t counts[5];
+  for (int i = 0; i < 5; ++i) counts[i] = lost_[i].load(std::memory_order_relaxed);
   counts[uint32_t(trace::LostReason::kTraceFull)] += writer_.lost();
   counts[uint32_t(trace::LostReason::kStackOmitted)] += stacks_.omitted();
-  for (uint32_t reason = 0; reason < 4; ++reason) {
+  for (uint32_t reason = 0; reason < 5; ++reason) {
     if (counts[reason] == 0) continue;
     auto* record = writer_.reserve_final<trace::Lost>(0, sizeof(trace::ProcessEnd));
     if (!record) return;
@@ -317,9 +366,11 @@ void Tracker::write_socket_inode(int fd, uint64_t inode) {
   if (!record) return;
   record->inode = inode;
   writer_.publish(record, trace::RecordType::kSocketInode);
+  note_record(fd, kInodeRecord, record);
 }
 
 void Tracker::track_received_socket(int fd, bool cloexec, uint32_t stack_id, uint64_t inode) {
+  retire_unseen(fds_, sites_, fd);
   if (!fds_.track(fd, cloexec)) return count_lost(trace::LostReason::kFdTooLarge);
   write_socket_open(fd, socket_option(fd, SO_DOMAIN), socket_option(fd, SO_TYPE), socket_option(fd, SO_PROTOCOL),
                     uint8_t(trace::kFlagReceived | (cloexec ? trace::kFlagCloexec : 0)), stack_id);

@@ -17,6 +17,8 @@
 #include "connleak/trace_format.h"
 #include "fd_table.h"
 #include "module_map.h"
+#include "session_table.h"
+#include "site_table.h"
 #include "stack_table.h"
 #include "trace_writer.h"
 
@@ -110,7 +112,28 @@ class Tracker {
   // Counts an event the shim saw but could not record.
   void count_lost(trace::LostReason reason);
 
+  // Bounded traces (checkpoint.cpp): moves the trace on to its next
+  // segment, with a checkpoint at its head. Runs with the fork gate closed.
+  bool rotate();
+
+  // One checkpoint being written (checkpoint.h).
+  struct Checkpoint;
+
  private:
+  bool write_checkpoint(Checkpoint& c, uint32_t flags);
+  void carry_process(Checkpoint& c);
+  void carry_sites(Checkpoint& c, uint64_t ts);
+  void carry_sessions(Checkpoint& c);
+  void carry_sockets(Checkpoint& c);
+  // A bounded fork child's first records: what it inherited, from the
+  // parent's mapping, for when the parent's Fork record is gone.
+  void write_fork_checkpoint(const TraceWriter::Detached& parent);
+  // Notes a record's place for checkpoints (FdSlot::records).
+  void note_record(int fd, SocketRecord kind, const void* record) {
+    if (FdSlot* slot = fds_.tracked(fd)) slot->records[kind] = writer_.ref_of(record);
+  }
+  void count_connection_of_owner(FdSlot* slot);
+  void update_session(const void* handle, trace::SessionEventType type, const void* other, uint64_t ts);
   bool open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace);
   void write_process_info();
   void record_inherited_fds();
@@ -154,7 +177,15 @@ class Tracker {
   FdTable fds_;         // max_fd_ and the first pages' pointers first
   Config config_;
   ModuleMap modules_;
-  std::atomic<uint64_t> lost_[4] = {};
+  SiteTable sites_;
+  SessionTable sessions_;
+  std::atomic<uint64_t> lost_[5] = {};
+  TraceWriter::Ref process_info_ref_ = 0;
+  // The last checkpoint's SiteCounters records (consecutive) in the
+  // current segment, and its time: the next one extends their history.
+  TraceWriter::Ref last_sites_ref_ = 0;
+  uint32_t last_sites_count_ = 0;
+  uint64_t last_checkpoint_ts_ = 0;
 };
 
 // The process-wide tracker behind the hooks: constant-initialised, so it is

@@ -106,6 +106,8 @@ bool Tracker::start(const Config& config) {
   uintptr_t low = 0, high = 0;
   ModuleMap::range_of(reinterpret_cast<const void*>(&tracker), &low, &high);
   stacks_.configure(config_.stack_depth, low, high);
+  stacks_.set_sites(&sites_);
+  fork_gate::set_rotation_handler([] { return tracker().rotate(); });
   if (!open_trace(trace::Origin::kStarted, 0, "")) return false;
   writer_.trim_previous_image(pid_);
   if (config_.stack_depth > 0) stacks_.warm_up();
@@ -131,7 +133,7 @@ bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char*
   header.parent_fork_offset = fork_offset;
   strncpy(header.parent_trace, parent_trace, sizeof(header.parent_trace) - 1);
   header.stack_depth = uint32_t(config_.stack_depth);
-  if (!writer_.create(config_.output_dir, pid_, header)) return false;
+  if (!writer_.create(config_.output_dir, pid_, header, config_.max_trace_size)) return false;
   write_process_info();
   return true;
 }
@@ -151,6 +153,7 @@ void Tracker::write_process_info() {
   memcpy(bytes, exe, size_t(exe_len));
   memcpy(bytes + exe_len, args, args_len);
   writer_.publish(record, trace::RecordType::kProcessInfo);
+  process_info_ref_ = writer_.ref_of(record);
 }
 
 void Tracker::before_fork() {
@@ -200,6 +203,16 @@ void Tracker::after_fork_in_child() {
     TraceWriter::release(parent);
     return;
   }
+  // What the child holds is its parent's: not counted at the child's sites.
+  sites_.reset_counts();
+  sessions_.forget_sites();
+  fds_.for_each_tracked([](int, FdSlot& slot) {
+    slot.site = kNoSite;
+    slot.flags.fetch_or(FdTable::kForkCopy, std::memory_order_relaxed);
+  });
+  last_sites_ref_ = 0;
+  last_sites_count_ = 0;
+  if (writer_.bounded()) write_fork_checkpoint(parent);
   if (fork_gate::child_must_list_fds()) record_fds_at_fork();
   move_counters_into_child_trace();
   TraceWriter::release(parent);
@@ -312,7 +325,7 @@ void Tracker::write_open_sockets_at_exit(uint64_t ts) {
     socklen_t len = sizeof(local);
     if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &len) != 0) len = 0;
     // Room is kept for the lost counts and the end record after these.
-    auto* record = writer_.reserve_final<trace::OpenAtExit>(len, sizeof(trace::Lost) * 4 + sizeof(trace::ProcessEnd));
+    auto* record = writer_.reserve_final<trace::OpenAtExit>(len, sizeof(trace::Lost) * 5 + sizeof(trace::ProcessEnd));
     if (!record) {
       count_lost(trace::LostReason::kTraceFull);
       continue;

@@ -113,6 +113,7 @@ int run_command(const RunOptions& options) {
     earlier = trace_names_in(output_dir);
     LaunchOptions launch{options.command, shim.string(), output_dir.string()};
     launch.descendant_timeout = options.descendant_timeout;
+    launch.max_trace_size = options.max_trace_size;
     launch.on_waiting = [&](const LaunchResult& exited, const std::vector<RunningProcess>& running) {
       note_waiting(options, exited, running);
     };

@@ -66,6 +66,9 @@ int launch_exit_code(const std::string& message);
 struct RunOptions {
   ReportOptions report;
   std::string output_dir;
+  // --max-trace-size: the shim's CONNLEAK_MAX_TRACE_SIZE ("32M", "1G", "0"
+  // for unbounded); empty: the shim's default (or the environment's).
+  std::string max_trace_size;
   // After COMMAND exits, how long to wait for the processes it left running;
   // nullopt: until they end (the first SIGINT/SIGTERM stops waiting).
   std::optional<std::chrono::milliseconds> descendant_timeout;

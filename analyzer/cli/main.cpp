@@ -9,6 +9,7 @@
 #include <iostream>
 
 #include "commands.h"
+#include "launcher.h"
 
 namespace {
 
@@ -32,6 +33,14 @@ int main(int argc, char** argv) {
   add_report_options(*run_cmd, run.report);
   run_cmd->add_option("--output-dir", run.output_dir, "Where traces go (default: a fresh directory here)")
       ->type_name("DIR");
+  run_cmd
+      ->add_option("--max-trace-size", run.max_trace_size,
+                   "The most disk one process image's trace may take (e.g. 32M, 1G; 0: unbounded; default "
+                   "32M): past it, closed history is summarized, open sockets and sessions are kept")
+      ->type_name("SIZE")
+      ->check([](const std::string& text) {
+        return connleak::parse_size(text) ? std::string() : "not a size like 32M, 1G or 0: " + text;
+      });
   std::string descendant_timeout;
   run_cmd
       ->add_option("--descendant-timeout", descendant_timeout,

@@ -68,9 +68,28 @@ struct FileHeader {
   // end at or a little after this offset. The next image of the pid trims
   // the file there, so a trace left by an exec holds only its data.
   uint64_t exec_data_end;
-  uint32_t reserved[4];
+  // Bounded traces (CONNLEAK_MAX_TRACE_SIZE): one image's trace is a run of
+  // segment files, connleak.<pid>.<n>.trace (segment 0) and
+  // connleak.<pid>.<n>.s<k>.trace; every segment after the first starts with
+  // a checkpoint (CheckpointBegin..CheckpointEnd) that rebuilds all the
+  // image had open then, so older segments can be deleted. (All zero in
+  // unbounded traces and in traces of older writers.)
+  uint32_t segment;        // k
+  uint32_t segment_flags;  // kSegment*
+  // Segment 0 only: the newest segment so far (updated at each rotation),
+  // so the next image after an exec finds the one to trim.
+  uint32_t last_segment;
+  uint32_t reserved;
 };
 static_assert(sizeof(FileHeader) == 160);
+
+inline constexpr uint32_t kSegmentBounded = 1;  // written in bounded mode
+// Segment 0 after its records were dropped: only the header stays, so the
+// file name (which the next image after an exec must not take) stays too.
+inline constexpr uint32_t kSegmentDropped = 2;
+// The segment before this one was dropped (by the rotation that followed
+// it): its absence is no damage.
+inline constexpr uint32_t kSegmentPreviousDropped = 4;
 
 enum class RecordType : uint8_t {
   kNone = 0,  // not a record: end of data, or a reservation never published
@@ -104,8 +123,12 @@ enum class RecordType : uint8_t {
   kSocketOwner = 28,
   kForkFds = 29,
   kSocketInode = 30,
+  kCheckpointBegin = 31,
+  kCheckpointEnd = 32,
+  kSiteCounters = 33,
+  kSessionState = 34,
 };
-inline constexpr uint16_t kMaxRecordType = 30;
+inline constexpr uint16_t kMaxRecordType = 34;
 
 // Most records are about one fd: it lives in the header, which keeps the
 // common records (socket, close) at 24 and 16 bytes.
@@ -336,6 +359,9 @@ enum class LostReason : uint32_t {
   // unwinder could not run safely (a signal handler interrupting an unwind,
   // a fork that did not drain, no free unwind stack).
   kStackOmitted = 3,
+  // Bounded traces: state a checkpoint could not carry (the shim's session
+  // table was full, a record it keeps was not where it should be).
+  kCheckpointIncomplete = 4,
 };
 
 struct Lost {
@@ -483,6 +509,79 @@ struct SocketOwner {
   uint16_t reserved[3];
 };
 static_assert(sizeof(SocketOwner) == 24);
+
+// Checkpoints (bounded traces). A checkpoint holds ordinary records, copied
+// verbatim from the segment before (SocketOpen, Accept, InheritedFd,
+// Connect, Bind, Listen, Shutdown, SocketOwner, SocketInode, IoCounters,
+// SessionBegin, Stack, Module, ProcessInfo; h.fd and the close-on-exec flag
+// as they are now; a Dup for each further fd of a socket), plus SiteCounters
+// and SessionState, between a CheckpointBegin and a CheckpointEnd. A reader
+// that starts at this segment replays them as the state at `ts`; one that
+// read the segment before skips them, except IoCounters, whose values then
+// replace the socket's (its counters live on in this segment).
+inline constexpr uint32_t kCheckpointForkStart = 1;  // a fork child's first records
+// SocketOpen/Accept/InheritedFd inside a checkpoint: a copy this image got
+// from its fork parent, not a socket it made.
+inline constexpr uint8_t kFlagForkCopy = 128;
+
+struct CheckpointBegin {
+  RecordHeader h;
+  uint64_t ts;            // CLOCK_MONOTONIC when the state was taken
+  uint32_t segment;       // this segment's number
+  uint32_t flags;         // kCheckpoint*
+  // Since the image started, as the analyzer counts them: sockets it made
+  // (SocketOpen, Accept), and of those closed; sessions begun and ended.
+  uint64_t sockets_opened;
+  uint64_t sockets_closed;
+  uint64_t sessions_created;
+  uint64_t sessions_ended;
+};
+static_assert(sizeof(CheckpointBegin) == 56);
+
+struct CheckpointEnd {
+  RecordHeader h;
+  uint64_t ts;
+};
+static_assert(sizeof(CheckpointEnd) == 16);
+
+inline constexpr uint16_t kSiteSockets = 0xffff;  // SiteCounters::what for sockets
+
+struct SitePoint {
+  uint64_t ts;  // CLOCK_MONOTONIC of an earlier checkpoint
+  uint64_t opened;
+  uint64_t closed;
+};
+static_assert(sizeof(SitePoint) == 24);
+
+// Per creation stack: how many sockets (what == kSiteSockets) or sessions
+// (what == SessionApi) were opened and closed since the image started, and
+// the same counts at up to kSiteHistory earlier checkpoints, oldest first,
+// so growth over minutes shows when only seconds of full history are kept.
+inline constexpr uint32_t kSiteHistory = 64;
+struct SiteCounters {
+  RecordHeader h;
+  uint32_t stack_id;
+  uint16_t what;
+  uint16_t points;
+  uint64_t opened;
+  uint64_t closed;
+  // SitePoint history[points];
+};
+static_assert(sizeof(SiteCounters) == 32);
+
+// A live session's state, after its SessionBegin in a checkpoint.
+struct SessionState {
+  RecordHeader h;
+  uint64_t handle;
+  uint64_t transfers;         // kTransferDone events so far
+  uint64_t last_transfer_ns;  // 0 = none
+  uint64_t multi;             // the curl multi it joined, 0 = none
+  uint64_t connections;       // connects of sockets it held when they connected
+  int32_t references;         // SSL_CTX: up_ref count + 1
+  uint16_t api;
+  uint16_t reserved;
+};
+static_assert(sizeof(SessionState) == 56);
 
 constexpr size_t align_record(size_t n) {
   return (n + kRecordAlign - 1) & ~(kRecordAlign - 1);

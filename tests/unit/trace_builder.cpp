@@ -27,7 +27,8 @@ sockaddr_in loopback(uint16_t port) {
 }
 
 TraceBuilder::TraceBuilder(const std::string& dir, int pid, trace::Origin origin,
-                           const std::string& parent_trace, uint64_t fork_offset, uint64_t start_ns)
+                           const std::string& parent_trace, uint64_t fork_offset, uint64_t start_ns,
+                           uint64_t max_size)
     : dir_(dir), now_(start_ns) {
   trace::FileHeader h{};
   std::memcpy(h.magic, trace::kMagic, sizeof(h.magic));
@@ -43,7 +44,7 @@ TraceBuilder::TraceBuilder(const std::string& dir, int pid, trace::Origin origin
   h.parent_fork_offset = fork_offset;
   std::strncpy(h.parent_trace, parent_trace.c_str(), sizeof(h.parent_trace) - 1);
   h.stack_depth = 32;
-  if (!writer_.create(dir.c_str(), pid, h)) throw std::runtime_error("cannot create trace in " + dir);
+  if (!writer_.create(dir.c_str(), pid, h, max_size)) throw std::runtime_error("cannot create trace in " + dir);
 }
 
 void TraceBuilder::process_info(const std::string& exe, const std::vector<std::string>& args) {
@@ -208,6 +209,48 @@ void TraceBuilder::socket_owner(int fd, uint64_t handle, trace::SessionApi api) 
   r->handle = handle;
   r->api = uint16_t(api);
   writer_.publish(r, trace::RecordType::kSocketOwner);
+}
+
+void TraceBuilder::next_segment() {
+  if (!writer_.begin_segment(64 * 1024)) throw std::runtime_error("cannot start a trace segment in " + dir_);
+  writer_.switch_segment();
+}
+
+void TraceBuilder::checkpoint_begin(uint64_t sockets_opened, uint64_t sockets_closed) {
+  auto* r = writer_.reserve<trace::CheckpointBegin>();
+  r->ts = tick();
+  r->segment = writer_.segment();
+  r->flags = 0;
+  r->sockets_opened = sockets_opened;
+  r->sockets_closed = sockets_closed;
+  r->sessions_created = r->sessions_ended = 0;
+  writer_.publish(r, trace::RecordType::kCheckpointBegin);
+}
+
+void TraceBuilder::checkpoint_end() {
+  auto* r = writer_.reserve<trace::CheckpointEnd>();
+  r->ts = now_;
+  writer_.publish(r, trace::RecordType::kCheckpointEnd);
+}
+
+void TraceBuilder::stack_again(uint32_t id, const std::vector<uint64_t>& ips) {
+  auto* r = writer_.reserve<trace::Stack>(ips.size() * sizeof(uint64_t));
+  r->id = id;
+  r->depth = uint32_t(ips.size());
+  std::memcpy(r + 1, ips.data(), ips.size() * sizeof(uint64_t));
+  writer_.publish(r, trace::RecordType::kStack);
+}
+
+void TraceBuilder::site_counters(uint32_t stack_id, uint64_t opened, uint64_t closed,
+                                 const std::vector<trace::SitePoint>& history) {
+  auto* r = writer_.reserve<trace::SiteCounters>(history.size() * sizeof(trace::SitePoint));
+  r->stack_id = stack_id;
+  r->what = trace::kSiteSockets;
+  r->points = uint16_t(history.size());
+  r->opened = opened;
+  r->closed = closed;
+  std::memcpy(r + 1, history.data(), history.size() * sizeof(trace::SitePoint));
+  writer_.publish(r, trace::RecordType::kSiteCounters);
 }
 
 void TraceBuilder::end(int status) {

@@ -32,7 +32,8 @@ sockaddr_in loopback(uint16_t port);
 class TraceBuilder {
  public:
   TraceBuilder(const std::string& dir, int pid, trace::Origin origin = trace::Origin::kStarted,
-               const std::string& parent_trace = "", uint64_t fork_offset = 0, uint64_t start_ns = 1'000'000);
+               const std::string& parent_trace = "", uint64_t fork_offset = 0, uint64_t start_ns = 1'000'000,
+               uint64_t max_size = 0);
   // The time of the last record (a fork child starts after its parent's Fork).
   uint64_t now() const { return now_; }
   // Moves this trace's clock on (another process's records came between).
@@ -63,6 +64,16 @@ class TraceBuilder {
                      const std::string& kind = "");
   void session_event(uint64_t handle, trace::SessionApi api, trace::SessionEventType type);
   void socket_owner(int fd, uint64_t handle, trace::SessionApi api);
+  // Bounded traces (max_size given): moves on to the next segment as the
+  // shim's rotation does (dropping the one before the current); the
+  // checkpoint is then written with the calls below and the ones above.
+  void next_segment();
+  void checkpoint_begin(uint64_t sockets_opened, uint64_t sockets_closed);
+  void checkpoint_end();
+  // A Stack record with a given id (a checkpoint repeats them).
+  void stack_again(uint32_t id, const std::vector<uint64_t>& ips);
+  void site_counters(uint32_t stack_id, uint64_t opened, uint64_t closed,
+                     const std::vector<trace::SitePoint>& history = {});
   // Ends the trace cleanly (ProcessEnd, trimmed).
   void end(int status = 0);
 
