@@ -1,6 +1,7 @@
 #include "live_traces.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -127,17 +128,28 @@ void LiveTraces::follow_next_segment(Followed& f) {
   std::string name = f.trace->path().filename().string();
   std::string stem = name.substr(0, name.find(".trace"));
   if (f.segment) stem = stem.substr(0, stem.rfind(".s"));
-  fs::path next = f.trace->path().parent_path() / (stem + ".s" + std::to_string(f.segment + 1) + ".trace");
+  // The next segment, or (when the writer rotated past it and dropped it
+  // before this look) the oldest one still there.
   std::error_code ec;
-  if (!fs::exists(next, ec)) return;
-  try {
-    auto trace = std::make_unique<GrowingTrace>(next);
-    f.trace = std::move(trace);
-    f.replay->next_segment();
-    ++f.segment;
-  } catch (const TraceError&) {
-    // Not all there yet (no header): next look.
+  unsigned found = 0;
+  fs::path next;
+  for (const auto& entry : fs::directory_iterator(f.trace->path().parent_path(), ec)) {
+    std::string other = entry.path().filename().string();
+    unsigned k = 0;
+    if (!other.starts_with(stem + ".s") || std::sscanf(other.c_str() + stem.size(), ".s%u.trace", &k) != 1) continue;
+    if (k > f.segment && (!found || k < found)) found = k, next = entry.path();
   }
+  if (!found) return;
+  try {
+    f.trace = std::make_unique<GrowingTrace>(next);
+  } catch (const TraceError&) {
+    return;  // not all there yet (no header): next look
+  }
+  if (found != f.segment + 1)
+    warnings_.push_back(next.filename().string() + ": the segments before it rotated away before this look; the " +
+                        "counts of that process miss what they held (`connleak report` reads its checkpoint)");
+  f.replay->next_segment();
+  f.segment = found;
 }
 
 size_t LiveTraces::refresh() {
