@@ -1,5 +1,7 @@
 #include "finding_text.h"
 
+#include "connleak/session_apis.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cstdio>
@@ -105,14 +107,7 @@ std::string bad_close_message(const Finding& f) {
 }
 
 // How each API invalidates a session.
-std::string invalidator(const std::string& api) {
-  if (api == "curl_easy") return "curl_easy_cleanup";
-  if (api == "curl_multi") return "curl_multi_cleanup";
-  if (api == "curl_share") return "curl_share_cleanup";
-  if (api == "openssl_ssl") return "SSL_free";
-  if (api == "openssl_ctx") return "SSL_CTX_free";
-  return "connleak_session_end";
-}
+std::string invalidator(const std::string& api) { return std::string(session_invalidator(api)); }
 
 std::string session_api(const Finding& f) {
   const auto& facts = f.instances.front().session_facts;

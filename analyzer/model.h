@@ -121,7 +121,7 @@ struct SocketLife {
 struct SessionLife {
   int process = -1;
   uint64_t handle = 0;
-  std::string api;  // "curl_easy", "curl_multi", "curl_share", "openssl_ssl", "openssl_ctx", "user:<kind>"
+  std::string api;  // its JSON name (connleak/session_apis.h), or "user:<kind>"
   StackRef stack;   // where it was created
   int parent = -1;  // made inside another session's call (libcurl's own SSL_CTX)
   uint64_t created_mono_ns = 0;

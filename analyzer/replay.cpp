@@ -1,5 +1,7 @@
 #include "replay.h"
 
+#include "connleak/session_apis.h"
+
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -42,15 +44,9 @@ bool connect_established(int error) {
 }  // namespace
 
 std::string session_api_name(trace::SessionApi api, const std::string& kind) {
-  switch (api) {
-    case trace::SessionApi::kCurlEasy: return "curl_easy";
-    case trace::SessionApi::kCurlMulti: return "curl_multi";
-    case trace::SessionApi::kCurlShare: return "curl_share";
-    case trace::SessionApi::kOpensslSsl: return "openssl_ssl";
-    case trace::SessionApi::kOpensslCtx: return "openssl_ctx";
-    case trace::SessionApi::kUser: return "user:" + kind;
-  }
-  return "unknown";
+  if (api == trace::SessionApi::kUser) return "user:" + kind;
+  const SessionApiNames* names = session_api_names(api);
+  return names ? std::string(names->name) : "unknown";
 }
 
 void Replay::note_use(int fd) {

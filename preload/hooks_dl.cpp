@@ -66,8 +66,12 @@ bool is_annotation(const char* name) { return strncmp(name, "connleak_", 9) == 0
 // failing lookup in libc is the last dl call made (every dl call clears the
 // previous message), on a handle kept open for good.
 void* not_found(const char* name) {
-  static void* libc = dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
-  if (libc) real::real_dlsym(libc, name);
+  // Not a function-local static: its guard would need libstdc++. Two
+  // threads racing here both open it, which only counts libc's references.
+  static void* libc = nullptr;
+  if (!__atomic_load_n(&libc, __ATOMIC_ACQUIRE))
+    __atomic_store_n(&libc, dlopen("libc.so.6", RTLD_LAZY | RTLD_NOLOAD), __ATOMIC_RELEASE);
+  if (void* opened = __atomic_load_n(&libc, __ATOMIC_ACQUIRE)) real::real_dlsym(opened, name);
   return nullptr;
 }
 

@@ -27,9 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-// Declarations only: the shim does not link libcurl or OpenSSL.
-#include <curl/curl.h>
-#include <openssl/ssl.h>
+// Declarations only: the shim links no session library.
+#include "sessions/session_headers.h"
 
 namespace connleak::real {
 

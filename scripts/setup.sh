@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 PACKAGES=(
   # toolchain
   build-essential cmake ninja-build pkg-config
-  # the shim: stacks; the session APIs it interposes (headers only)
-  libunwind-dev libcurl4-openssl-dev libssl-dev
+  # the shim: stacks; the session APIs it interposes (headers only; the
+  # session tests link them)
+  libunwind-dev libcurl4-openssl-dev libssl-dev libpq-dev libmariadb-dev libhiredis-dev libgnutls28-dev
   # the analyzer: symbolization, logging, CLI, JSON
   libdw-dev libelf-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   # tests: Catch2, Python, a certificate maker, a JUnit parser
@@ -24,6 +25,10 @@ PACKAGES=(
   # the tests start their own instances on free loopback ports, never the
   # services these packages install
   git nginx redis-server redis-tools postgresql postgresql-contrib
+  # session tests (tests/sessions): the servers of the session APIs, started
+  # by the tests on free loopback ports: MariaDB, GnuTLS's test server
+  # (PostgreSQL and Redis above)
+  mariadb-server mariadb-client gnutls-bin
 )
 
 as_root() {

@@ -462,6 +462,10 @@ enum class SessionApi : uint16_t {
   kOpensslSsl = 3,
   kOpensslCtx = 4,
   kUser = 5,  // kind name in the record
+  kLibpq = 6,
+  kMysql = 7,
+  kHiredis = 8,
+  kGnutls = 9,
 };
 
 // A session came to life at `handle`. When it was made inside a call of
@@ -486,7 +490,7 @@ enum class SessionEventType : uint16_t {
   kRelease = 4,       // SSL_CTX_free: one reference less
   kJoined = 5,        // curl_multi_add_handle: `other` is the multi
   kLeft = 6,          // curl_multi_remove_handle
-  kShutdown = 7,      // SSL_shutdown
+  kShutdown = 7,      // SSL_shutdown, gnutls_bye
 };
 
 struct SessionEvent {

@@ -1,5 +1,6 @@
-"""The shim must not bring libcurl or OpenSSL into a program that does not
-use them."""
+"""The shim must not bring a session library (libcurl, OpenSSL, libpq,
+MariaDB Connector/C, hiredis, GnuTLS), nor the C++ runtime, into a program
+that does not use them."""
 
 import os
 import subprocess
@@ -20,12 +21,15 @@ class NoSessionLibraries(SessionTest):
         self.assertEqual(completed.returncode, 0, completed.stdout + completed.stderr)
         self.assertIn("no session libraries", completed.stdout)
 
-    def test_program_notices_a_preloaded_libcurl(self):
-        # The check itself works: with libcurl preloaded it exits 1.
-        completed = subprocess.run([program("no_libcurl")], capture_output=True, text=True, timeout=30,
-                                   env={**os.environ, "LD_PRELOAD": "libcurl.so.4"})
-        self.assertEqual(completed.returncode, 1, completed.stdout + completed.stderr)
-        self.assertIn("/libcurl", completed.stdout)
+    def test_program_notices_each_preloaded_library(self):
+        # The check itself works: with any of them preloaded it exits 1.
+        for library, name in (("libcurl.so.4", "/libcurl"), ("libpq.so.5", "/libpq."),
+                              ("libmariadb.so.3", "/libmariadb"), ("libhiredis.so.0.14", "/libhiredis"),
+                              ("libgnutls.so.30", "/libgnutls"), ("libstdc++.so.6", "/libstdc++")):
+            completed = subprocess.run([program("no_libcurl")], capture_output=True, text=True, timeout=30,
+                                       env={**os.environ, "LD_PRELOAD": library})
+            self.assertEqual(completed.returncode, 1, library + completed.stdout + completed.stderr)
+            self.assertIn(name, completed.stdout)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
-/* A plain socket program, linked with neither libcurl nor OpenSSL: opens
- * and closes a socket, then fails (exit 1) if libcurl, libssl or libcrypto
- * was loaded into it anyway, as a shim that links against them would do.
+/* A plain socket program, linked with no session library: opens and closes
+ * a socket, then fails (exit 1) if libcurl, libssl, libcrypto, libpq,
+ * libmariadb, libhiredis, libgnutls or the C++ runtime was loaded into it
+ * anyway, as a shim that links against them would do.
  * Expected under connleak: exit 0, no findings. Prints "no session
  * libraries" when clean. */
 #include <stdio.h>
@@ -24,7 +25,11 @@ int main(void) {
   int found = 0;
   while (fgets(line, sizeof(line), maps) != NULL) {
     /* Library file names only: this program's own name contains "libcurl". */
-    if (strstr(line, "/libcurl") || strstr(line, "/libssl") || strstr(line, "/libcrypto")) {
+    static const char *const libraries[] = {"/libcurl", "/libssl",     "/libcrypto", "/libpq.",
+                                            "/libmariadb", "/libhiredis", "/libgnutls", "/libstdc++"};
+    int library = 0;
+    for (size_t i = 0; i < sizeof(libraries) / sizeof(libraries[0]); ++i) library |= strstr(line, libraries[i]) != NULL;
+    if (library) {
       fputs(line, stdout);
       found = 1;
     }
