@@ -186,3 +186,50 @@ class SessionTest(ScenarioTest):
         """The program run on its own, without connleak."""
         env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
         return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
+
+
+class RedisServer:
+    """Debian's redis-server on a free 127.0.0.1 port, nothing saved, in a
+    directory of its own; stopped (and its directory removed) on exit."""
+
+    def __init__(self):
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.directory = tempfile.mkdtemp(prefix="connleak-session-redis-")
+
+    def __enter__(self):
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", self.directory, "--daemonize", "no", "--protected-mode", "yes"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+        for _ in range(200):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    break
+                threading.Event().wait(0.05)
+        self.__exit__()
+        raise RuntimeError(f"redis-server did not listen on 127.0.0.1:{self.port}")
+
+    def __exit__(self, *exc):
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def unused_port():
+    """A loopback port nothing listens on (bound, then released)."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    return port
