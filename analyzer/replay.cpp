@@ -292,7 +292,13 @@ void Replay::apply(const RecordView& r) {
       const auto& rec = r.as<trace::SocketOwner>();
       auto socket = fds_.find(rec.h.fd);
       auto session = live_sessions_.find(rec.handle);
-      if (socket != fds_.end() && session != live_sessions_.end()) sock(socket->second.socket).session = session->second;
+      if (socket == fds_.end() || session == live_sessions_.end()) return;
+      SocketLife& s = sock(socket->second.socket);
+      // Connected inside the session's constructor (PQconnectdb), before its
+      // handle was known: the connection is the session's from its start.
+      if (s.connected && s.session < 0 && checkpoint_ == CheckpointMode::kNone)
+        ++model_.sessions[size_t(model_.root_session(session->second))].connections_opened;
+      s.session = session->second;
       return;
     }
     case RecordType::kCheckpointBegin:  // dispatch() handles these
