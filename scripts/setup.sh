@@ -10,7 +10,7 @@ PACKAGES=(
   build-essential cmake ninja-build pkg-config
   # the shim: stacks; the session APIs it interposes (headers only; the
   # session tests link them)
-  libunwind-dev libcurl4-openssl-dev libssl-dev libpq-dev libmariadb-dev libhiredis-dev libgnutls28-dev
+  libunwind-dev libcurl4-openssl-dev libssl-dev libpq-dev libmariadb-dev libhiredis-dev libgnutls28-dev libssh2-1-dev
   # the analyzer: symbolization, logging, CLI, JSON
   libdw-dev libelf-dev libspdlog-dev libcli11-dev nlohmann-json3-dev
   # tests: Catch2, Python, a certificate maker, a JUnit parser
@@ -26,9 +26,9 @@ PACKAGES=(
   # services these packages install
   git nginx redis-server redis-tools postgresql postgresql-contrib
   # session tests (tests/sessions): the servers of the session APIs, started
-  # by the tests on free loopback ports: MariaDB, GnuTLS's test server
+  # by the tests on free loopback ports: MariaDB, an sshd for libssh2
   # (PostgreSQL and Redis above)
-  mariadb-server mariadb-client gnutls-bin
+  mariadb-server mariadb-client gnutls-bin openssh-server
 )
 
 as_root() {

@@ -26,6 +26,7 @@ inline constexpr SessionApiNames kSessionApis[] = {
     {trace::SessionApi::kMysql, "mysql", "mysql_close"},
     {trace::SessionApi::kHiredis, "hiredis", "redisFree or redisAsyncFree"},
     {trace::SessionApi::kGnutls, "gnutls_session", "gnutls_deinit"},
+    {trace::SessionApi::kLibssh2, "libssh2", "libssh2_session_free"},
 };
 
 // nullptr for an api this build does not know (a newer trace).

@@ -466,6 +466,7 @@ enum class SessionApi : uint16_t {
   kMysql = 7,
   kHiredis = 8,
   kGnutls = 9,
+  kLibssh2 = 10,
 };
 
 // A session came to life at `handle`. When it was made inside a call of

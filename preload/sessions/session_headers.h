@@ -10,5 +10,6 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
+#include <libssh2.h>
 #include <mysql.h>
 #include <openssl/ssl.h>
