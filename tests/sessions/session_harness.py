@@ -188,23 +188,16 @@ class SessionTest(ScenarioTest):
         return subprocess.run(args, capture_output=True, text=True, timeout=timeout, env=env)
 
 
-class RedisServer:
-    """Debian's redis-server on a free 127.0.0.1 port, nothing saved, in a
-    directory of its own; stopped (and its directory removed) on exit."""
 
-    def __init__(self):
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = probe.getsockname()[1]
-        probe.close()
-        self.directory = tempfile.mkdtemp(prefix="connleak-session-redis-")
+class _ProcessServer:
+    """A server process of a Debian package on self.port (127.0.0.1),
+    waited for until it accepts, and stopped on exit."""
 
-    def __enter__(self):
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.directory, "--daemonize", "no", "--protected-mode", "yes"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
+    name = "server"
+
+    def start(self, argv):
+        self.process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                        env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
         for _ in range(200):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
@@ -213,8 +206,9 @@ class RedisServer:
                 if self.process.poll() is not None:
                     break
                 threading.Event().wait(0.05)
+        error = self.process.stderr.read().decode(errors="replace") if self.process.poll() is not None else ""
         self.__exit__()
-        raise RuntimeError(f"redis-server did not listen on 127.0.0.1:{self.port}")
+        raise RuntimeError(f"{self.name} did not listen on 127.0.0.1:{self.port}: {error}")
 
     def __exit__(self, *exc):
         self.process.terminate()
@@ -223,6 +217,7 @@ class RedisServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self.process.stderr.close()
         shutil.rmtree(self.directory, ignore_errors=True)
 
 
@@ -235,48 +230,40 @@ def unused_port():
     return port
 
 
-class SshServer:
-    """Debian's sshd on a free 127.0.0.1 port with a host key and
-    configuration of its own (no user can log in: the tests need only the
-    handshake); stopped on exit."""
+class RedisServer(_ProcessServer):
+    """Debian's redis-server, nothing saved, in a directory of its own."""
+
+    name = "redis-server"
+
+    def __init__(self):
+        self.port = unused_port()
+        self.directory = tempfile.mkdtemp(prefix="connleak-session-redis-")
+
+    def __enter__(self):
+        return self.start(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                           "--appendonly", "no", "--dir", self.directory, "--daemonize", "no"])
+
+
+class SshServer(_ProcessServer):
+    """Debian's sshd with a host key and configuration of its own (no user
+    can log in: the tests need only the handshake)."""
+
+    name = "sshd"
 
     def __init__(self):
         self.port = unused_port()
         self.directory = tempfile.mkdtemp(prefix="connleak-session-sshd-")
         os.chmod(self.directory, 0o755)
-        self.key = os.path.join(self.directory, "host_ed25519")
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", self.key], check=True,
+        key = os.path.join(self.directory, "host_ed25519")
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True,
                        capture_output=True, timeout=30)
         self.config = os.path.join(self.directory, "sshd_config")
         with open(self.config, "w") as f:
-            f.write(f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {self.key}\nPasswordAuthentication no\n"
-                    f"KbdInteractiveAuthentication no\nPubkeyAuthentication no\nUsePAM no\nAllowUsers nobody-here\n"
+            f.write(f"ListenAddress 127.0.0.1\nPort {self.port}\nHostKey {key}\nPasswordAuthentication no\n"
+                    "KbdInteractiveAuthentication no\nPubkeyAuthentication no\nUsePAM no\nAllowUsers nobody-here\n"
                     f"PidFile {os.path.join(self.directory, 'sshd.pid')}\nMaxStartups 50\n")
 
     def __enter__(self):
         if os.geteuid() == 0:
             os.makedirs("/run/sshd", mode=0o755, exist_ok=True)  # privilege separation's empty directory
-        self.process = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", self.config],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                        env={k: v for k, v in os.environ.items() if k != "LD_PRELOAD"})
-        for _ in range(200):
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-                return self
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                threading.Event().wait(0.05)
-        error = self.process.stderr.read().decode(errors="replace") if self.process.poll() is not None else ""
-        self.__exit__()
-        raise RuntimeError(f"sshd did not listen on 127.0.0.1:{self.port}: {error}")
-
-    def __exit__(self, *exc):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self.process.stderr.close()
-        shutil.rmtree(self.directory, ignore_errors=True)
+        return self.start(["/usr/sbin/sshd", "-D", "-e", "-f", self.config])
