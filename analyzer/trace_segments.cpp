@@ -15,11 +15,11 @@ std::vector<const TraceFile*> readable_run(const std::string& stem, std::vector<
                                            std::vector<std::string>& warnings) {
   std::sort(files.begin(), files.end(),
             [](const TraceFile* a, const TraceFile* b) { return a->header().segment < b->header().segment; });
-  const TraceFile* stub = nullptr;
+  const TraceFile* dropped = nullptr;  // the header left of a dropped segment
   std::vector<const TraceFile*> usable;
   for (const TraceFile* f : files) {
     if (is_dropped(*f)) {
-      stub = f;
+      dropped = f;
     } else if (f->header().segment > 0 && !has_complete_checkpoint(*f)) {
       // Killed in the middle of a rotation: the segment before holds it all.
       warnings.push_back(f->name() + ": its checkpoint was never completed (the process ended during a "
@@ -31,7 +31,7 @@ std::vector<const TraceFile*> readable_run(const std::string& stem, std::vector<
   if (usable.empty()) {
     warnings.push_back(stem + ": every segment of this trace after its first is missing or damaged; the "
                        "process's events are not known");
-    return {stub ? stub : files.front()};
+    return {dropped ? dropped : files.front()};
   }
   size_t start = usable.size() - 1;
   while (start > 0 && usable[start - 1]->header().segment + 1 == usable[start]->header().segment) --start;
@@ -42,7 +42,7 @@ std::vector<const TraceFile*> readable_run(const std::string& stem, std::vector<
                        "it is read from the checkpoint of segment " + std::to_string(first) +
                        (start > 0 ? ", and the older segments are left out" : ""));
   }
-  if (stub && stub->header().last_segment > usable.back()->header().segment) {
+  if (dropped && dropped->header().last_segment > usable.back()->header().segment) {
     warnings.push_back(stem + ": segments after segment " + std::to_string(usable.back()->header().segment) +
                        " of this trace are missing; its last events are not known");
   }

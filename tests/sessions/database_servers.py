@@ -21,6 +21,8 @@ NATIVE = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
 
 
 class _Server:
+    stop_signal = signal.SIGTERM
+
     def __init__(self, prefix, user=None):
         self.port = free_port()
         self.user = user
@@ -45,7 +47,7 @@ class _Server:
 
     def __exit__(self, *exc):
         if self.process and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT if isinstance(self, Postgres) else signal.SIGTERM)
+            self.process.send_signal(self.stop_signal)
             try:
                 self.process.wait(timeout=TIMEOUT)
             except subprocess.TimeoutExpired:
@@ -61,7 +63,9 @@ def postgres_bin():
 
 class Postgres(_Server):
     """A fresh cluster (user postgres, trust authentication) served on TCP
-    127.0.0.1 only."""
+    127.0.0.1 only; stopped by SIGINT (fast shutdown)."""
+
+    stop_signal = signal.SIGINT
 
     def __init__(self):
         super().__init__("connleak-session-postgres-", ServiceUser("connleak-pg"))

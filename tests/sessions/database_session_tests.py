@@ -2,6 +2,8 @@
 mysql_sessions: per-request, reuse, failed), checked the same way against
 a real server: subclasses name the program, api, server and marker."""
 
+import unittest
+
 from session_harness import SessionTest, address, connleak_run, dump, instances, printed, program, unused_port
 
 
@@ -13,7 +15,7 @@ class DatabaseSessions(SessionTest):
     @classmethod
     def setUpClass(cls):
         if cls.PROGRAM is None:
-            raise __import__("unittest").SkipTest("the shared base")
+            raise unittest.SkipTest("the shared base")
         with cls.SERVER() as server:
             cls.peer = f"127.0.0.1:{server.port}"
             cls.runs = {mode: connleak_run([program(cls.PROGRAM), str(server.port), mode])
