@@ -12,6 +12,7 @@
 #include "render.h"
 #include "report_builder.h"
 #include "symbolizer.h"
+#include "timeline_builder.h"
 #include "trace_reader.h"
 #include "version.h"
 
@@ -56,7 +57,9 @@ AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const Anal
   }
   if (traces.empty() && !unusable.empty()) throw TraceError(unusable.front());
   if (traces.empty()) throw TraceError("no connleak traces of this run (connleak.*.trace) in the given directories");
-  Model model = build_model(traces);
+  ModelOptions model_options;
+  model_options.keep_closed = options.timeline;
+  Model model = build_model(traces, model_options);
   for (const auto& why : unusable) model.warnings.push_back(why + " (left out of this report)");
   if (options.root) apply_root_status(model, *options.root);
   Symbolizer symbolizer;
@@ -68,6 +71,7 @@ AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const Anal
   }
   if (options.baseline) apply_baseline(result.report, *options.baseline);
   if (options.gen_suppressions) generate_suppressions(result.report);
+  if (options.timeline) result.report.timeline = build_timeline(model, result.report, symbolizer);
   result.report.symbols_hint = debug_symbols_hint(result.report);
   result.warnings = model.warnings;
   for (const auto& p : model.processes) {
@@ -81,9 +85,11 @@ AnalysisResult analyze_traces(const std::vector<std::string>& inputs, const Anal
 }
 
 const std::vector<std::string>& report_formats() {
-  static const std::vector<std::string> formats = {"text", "json", "sarif", "junit"};
+  static const std::vector<std::string> formats = {"text", "json", "sarif", "junit", "html", "chrome-trace"};
   return formats;
 }
+
+bool needs_timeline(const std::string& format) { return format == "html" || format == "chrome-trace"; }
 
 void render(const Report& report, const std::string& format, const RenderSettings& settings, std::ostream& out) {
   if (format == "json") {
@@ -92,6 +98,10 @@ void render(const Report& report, const std::string& format, const RenderSetting
     render_sarif(report, SarifOptions{settings.source_root}, out);
   } else if (format == "junit") {
     render_junit(report, out);
+  } else if (format == "html") {
+    render_html(report, out);
+  } else if (format == "chrome-trace") {
+    render_chrome_trace(report, out);
   } else {
     render_text(report, out);
   }

@@ -36,6 +36,9 @@ struct AnalysisOptions {
   // --gen-suppressions: give each (unsuppressed) finding the rule that
   // would suppress it (Finding::generated_suppression).
   bool gen_suppressions = false;
+  // Build Report::timeline (the html and chrome-trace formats): keeps every
+  // closed socket in memory while the traces are read.
+  bool timeline = false;
   // Trace file names (no directory) found in input directories but not to be
   // read: an earlier run's, in a reused output directory.
   std::set<std::string> skip_traces;
@@ -49,6 +52,8 @@ const std::vector<std::string>& report_formats();
 struct RenderSettings {
   std::string source_root;  // absolute; SARIF paths are relative to it
 };
+// Formats drawn from Report::timeline (AnalysisOptions::timeline).
+bool needs_timeline(const std::string& format);
 // Renders in the named format (one of report_formats()).
 void render(const Report& report, const std::string& format, const RenderSettings& settings, std::ostream& out);
 

@@ -380,8 +380,9 @@ void decide_shared_sessions(Model& model) {
 
 }  // namespace
 
-Model build_model(std::vector<TraceFile>& traces) {
+Model build_model(std::vector<TraceFile>& traces, const ModelOptions& options) {
   Model model;
+  model.options = options;
   std::vector<TraceImage> images = group_segments(traces, model.warnings);
   ForkRegistry forks = forks_named_by_children(images);
   std::map<std::string, int> process_of_trace;

@@ -85,6 +85,7 @@ struct SocketLife {
   bool shut_down = false;
   int connect_error = 0;
   uint64_t opened_mono_ns = 0;
+  uint64_t connected_mono_ns = 0;  // its connect() or accept(), 0 = never
   StackRef open_stack;
   StackRef connect_stack;  // connect() or accept()
   std::string peer;   // raw struct sockaddr bytes
@@ -194,12 +195,24 @@ struct ReapedChild {
   uint64_t mono_ns = 0;
 };
 
+struct ModelOptions {
+  // Keep every closed socket (Model::closed) for the timeline, up to
+  // `max_closed`; without it memory grows with live sockets only.
+  bool keep_closed = false;
+  size_t max_closed = 200'000;
+};
+
 struct Model {
+  ModelOptions options;
   std::vector<ProcessLife> processes;
   // Sockets still open, or referred to; a closed socket's slot is reused,
   // so memory grows with live sockets, not with the length of the trace.
   std::vector<SocketLife> sockets;
   std::vector<int> free_sockets;
+  // With ModelOptions::keep_closed: the sockets a program used, as they were
+  // when their slot was reused, and how many more were not kept.
+  std::vector<SocketLife> closed;
+  size_t closed_not_kept = 0;
   size_t sockets_opened = 0;  // all the programs created (not inherited)
   size_t sessions_summarized = 0;  // created in history a checkpoint summarized
   int shared_ids = 0;         // SocketLife::shared_id handed out so far
@@ -238,7 +251,7 @@ struct Model {
 };
 
 // Replays the traces into a model. Throws TraceError for unreadable traces.
-Model build_model(std::vector<TraceFile>& traces);
+Model build_model(std::vector<TraceFile>& traces, const ModelOptions& options = {});
 
 // "127.0.0.1:8080", "[::1]:443", "/run/x.sock", "@abstract", "" when unknown.
 std::string format_address(const std::string& raw_sockaddr);

@@ -32,4 +32,15 @@ void render_sarif(const Report& report, const SarifOptions& options, std::ostrea
 // one test suite per executable.
 void render_junit(const Report& report, std::ostream& out);
 
+// One self-contained HTML page (no network resources): the summary, the
+// findings, and the timeline of every process, session and connection
+// (Report::timeline), drawn by inline script.
+void render_html(const Report& report, std::ostream& out);
+
+// The timeline as Chrome Trace Event JSON (ui.perfetto.dev,
+// chrome://tracing): one async begin/end pair per session or socket,
+// instant events for connect, close, fork, exec and bad closes, a counter
+// of open connections per process.
+void render_chrome_trace(const Report& report, std::ostream& out);
+
 }  // namespace connleak

@@ -115,6 +115,7 @@ void Replay::apply(const RecordView& r) {
         s.local = l.local;
       }
       s.accepted = s.connected = true;
+      s.connected_mono_ns = s.opened_mono_ns;
       s.peer = address_bytes(rec.peer);
       s.open_stack = s.connect_stack = {process_, rec.stack_id};
       count_opened(index, rec.ts);
@@ -136,6 +137,7 @@ void Replay::apply(const RecordView& r) {
       s.peer = address_bytes(rec.peer);
       s.connect_error = rec.error;
       s.connected = connect_established(rec.error);
+      s.connected_mono_ns = rec.ts;
       s.connect_stack = {process_, rec.stack_id};
       if (s.connected && s.session >= 0) ++model_.sessions[size_t(model_.root_session(s.session))].connections_opened;
       return;
@@ -515,6 +517,13 @@ void Replay::recycle(int socket) {
   SocketLife& s = sock(socket);
   bool closed = s.end == SocketEnd::kClosed || s.end == SocketEnd::kClosedUnseen;
   if (!closed || s.pinned || s.recycled || s.fd_refs > 0) return;
+  if (model_.options.keep_closed && s.used) {
+    if (model_.closed.size() < model_.options.max_closed) {
+      model_.closed.push_back(std::move(s));
+    } else {
+      ++model_.closed_not_kept;
+    }
+  }
   s = SocketLife{};
   s.recycled = true;
   s.end = SocketEnd::kClosed;

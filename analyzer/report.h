@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "symbolizer.h"
+#include "timeline.h"
 
 namespace connleak {
 
@@ -124,6 +125,11 @@ struct LeakInstance {
   std::optional<SessionRef> session;  // the session that held this socket
   std::optional<SessionFacts> session_facts;  // this instance is a session
   std::optional<GrowthFacts> growth;          // this instance is a creation site
+  // The object in the lifetime model (Model::sockets, Model::sessions), -1
+  // when none: how the timeline marks the bars that findings name. Not
+  // rendered.
+  int model_socket = -1;
+  int model_session = -1;
 };
 
 struct Finding {
@@ -177,6 +183,8 @@ struct Report {
   std::vector<FixedFinding> fixed;  // in the baseline, gone now
   // Many frames without symbols: which debug-symbol packages would name them.
   std::string symbols_hint;
+  // For the html and chrome-trace formats (AnalysisOptions::timeline).
+  std::optional<Timeline> timeline;
 };
 
 // A finding's identity across runs and edits (Finding::fingerprint).

@@ -14,24 +14,6 @@
 namespace connleak {
 namespace {
 
-const char* end_name(ProcessEnd end) {
-  switch (end) {
-    case ProcessEnd::kExit: return "exit";
-    case ProcessEnd::kExec: return "exec";
-    case ProcessEnd::kSignal: return "signal";
-    case ProcessEnd::kUnknown: return "unknown";
-    case ProcessEnd::kRunning: return "running";
-  }
-  return "unknown";
-}
-
-std::string tcp_state_name(uint8_t state) {
-  static const char* const names[] = {"",          "ESTABLISHED", "SYN_SENT",   "SYN_RECV",
-                                      "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT",  "CLOSE",
-                                      "CLOSE_WAIT", "LAST_ACK",   "LISTEN",     "CLOSING"};
-  return state < std::size(names) ? names[state] : "";
-}
-
 // Frames as source positions (or function and module, without debug
 // info); a stack with an unnamed frame keeps its module offsets, so
 // unrelated unsymbolized stacks never merge.
@@ -58,7 +40,7 @@ ProcessSummary summarize(const ProcessLife& p) {
   s.argv = p.argv;
   s.start_ns = p.start_real_ns;
   s.end_ns = p.to_real_ns(p.end_mono_ns);
-  s.end = end_name(p.end);
+  s.end = process_end_name(p.end);
   s.exit_status = p.exit_status;
   s.signal = p.signal;
   s.trace = p.trace;
@@ -142,13 +124,18 @@ LeakInstance growth_instance(const Model& model, const Leak& leak) {
 }
 
 LeakInstance instance_of(const Model& model, const Leak& leak) {
-  if (leak.session >= 0) return session_instance(model, leak);
+  if (leak.session >= 0) {
+    LeakInstance i = session_instance(model, leak);
+    i.model_session = leak.session;
+    return i;
+  }
   if (leak.site >= 0) return growth_instance(model, leak);
   const ProcessLife& p = model.processes[size_t(leak.process)];
   LeakInstance i;
   i.pid = p.pid;
   i.fd = leak.fd;
   if (leak.socket < 0) return i;
+  i.model_socket = leak.socket;
   const SocketLife& s = model.sockets[size_t(leak.socket)];
   if (leak.kind != "bad-close" && !s.open_fds.empty()) i.fd = s.open_fds.front();
   i.family = family_name(s.domain);
@@ -196,6 +183,24 @@ void sort_findings(std::vector<Finding>& findings) {
 
 
 }  // namespace
+
+const char* process_end_name(ProcessEnd end) {
+  switch (end) {
+    case ProcessEnd::kExit: return "exit";
+    case ProcessEnd::kExec: return "exec";
+    case ProcessEnd::kSignal: return "signal";
+    case ProcessEnd::kUnknown: return "unknown";
+    case ProcessEnd::kRunning: return "running";
+  }
+  return "unknown";
+}
+
+std::string tcp_state_name(uint8_t state) {
+  static const char* const names[] = {"",          "ESTABLISHED", "SYN_SENT",   "SYN_RECV",
+                                      "FIN_WAIT1", "FIN_WAIT2",   "TIME_WAIT",  "CLOSE",
+                                      "CLOSE_WAIT", "LAST_ACK",   "LISTEN",     "CLOSING"};
+  return state < std::size(names) ? names[state] : "";
+}
 
 void count_findings(Report& report) {
   Summary& sum = report.summary;

@@ -17,6 +17,11 @@ namespace connleak {
 Report build_report(const Model& model, const std::vector<Leak>& leaks, Symbolizer& symbolizer,
                     const std::string& tool_version);
 
+// "exit", "exec", "signal", "unknown", "running".
+const char* process_end_name(ProcessEnd end);
+// "ESTABLISHED", "CLOSE_WAIT", ...; "" for 0 (unknown).
+std::string tcp_state_name(uint8_t state);
+
 // Sets summary.findings/errors/warnings from the findings (again, after
 // suppressions removed some).
 void count_findings(Report& report);

@@ -82,6 +82,7 @@ AnalysisOptions analysis_options(const ReportOptions& options) {
     analysis.detectors.idle_threshold_ns = uint64_t(parse_duration(options.idle_threshold)->count()) * 1'000'000;
   analysis.suppressions = load_suppressions(options.suppressions);
   analysis.gen_suppressions = options.gen_suppressions;
+  analysis.timeline = needs_timeline(options.format);
   if (!options.baseline.empty()) analysis.baseline = load_baseline(options.baseline);
   return analysis;
 }
