@@ -201,7 +201,9 @@ class Builder {
     b.open_at_end = s.end == SocketEnd::kOpen || s.end == SocketEnd::kHeldElsewhere;
     b.end = std::max(b.start, s.end_mono_ns ? at(s.end_mono_ns) : process_end(s.process));
     if (s.connected_mono_ns) b.connected = std::max(b.start, at(s.connected_mono_ns));
-    if (s.last_io_mono_ns) b.last_active = std::clamp(at(s.last_io_mono_ns), b.start, b.end);
+    // I/O is stamped with the coarse clock (a tick, 4 ms, early at worst):
+    // never before the connection was made.
+    if (s.last_io_mono_ns) b.last_active = std::clamp(at(s.last_io_mono_ns), b.connected.value_or(b.start), b.end);
     b.how_ended = how_socket_ended(model_, s);
     b.stack = stacks_.index_of(s.connected && s.connect_stack.id ? s.connect_stack : s.open_stack);
     b.fd = s.open_fds.empty() ? s.fd : s.open_fds.front();

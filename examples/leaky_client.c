@@ -50,7 +50,10 @@ int main(void) {
   struct sockaddr_in server;
   int listener = start_server(&server);
   if (listener < 0) return 1;
-  for (int i = 0; i < 3; i++) printf("status: %s\n", fetch_status(&server, listener) ? "ok" : "bad");
+  for (int i = 0; i < 3; i++) {
+    printf("status: %s\n", fetch_status(&server, listener) ? "ok" : "bad");
+    usleep(40 * 1000); /* polls, as a health checker would */
+  }
   close(listener);
   usleep(300 * 1000); /* the rest of the program's work */
   return 0;

@@ -29,6 +29,10 @@ PACKAGES=(
   # by the tests on free loopback ports: MariaDB, an sshd for libssh2
   # (PostgreSQL and Redis above)
   mariadb-server mariadb-client gnutls-bin openssh-server
+  # the HTML report's browser test (tests/timeline) and screenshot tool
+  # (scripts/html_report_browser.py): Debian's chromium, its chromedriver,
+  # and Selenium to drive it
+  chromium chromium-driver python3-selenium
 )
 
 as_root() {

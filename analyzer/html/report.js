@@ -567,9 +567,15 @@
 
   // ---- details panel ----
   const details = document.getElementById("details");
+  // The panel sits beside the timeline, which gives it room: redraw at the new width.
+  function setDetailsShown(shown) {
+    if (details.hidden !== shown) return;
+    details.hidden = !shown;
+    resize();
+  }
   document.getElementById("details-close").addEventListener("click", () => {
-    details.hidden = true;
     selected = -1;
+    setDetailsShown(false);
     draw();
   });
 
@@ -641,7 +647,7 @@
       if (b.session !== undefined) field(list, "held by session", linkTo(b.session, barTitle(bars[b.session])));
     }
     showStack(data.stacks[b.stack], "Created at");
-    details.hidden = false;
+    setDetailsShown(true);
   }
 
   function showProcess(i) {
@@ -660,7 +666,7 @@
     field(list, "sessions and sockets", barsOf[i].length);
     showStack([], "");
     document.getElementById("details-stack").replaceChildren();
-    details.hidden = false;
+    setDetailsShown(true);
   }
 
   // Scrolls a bar into view (zooming to it when asked) and selects it.
@@ -719,7 +725,7 @@
     barsLaidOut: () => rowOfBar.size,
     barRect,
     reveal: (i) => revealBar(i, true),
-    scrollToBar: (i) => { revealBar(i, false); details.hidden = true; selected = -1; draw(); return barRect(i); },
+    scrollToBar: (i) => { revealBar(i, false); selected = -1; setDetailsShown(false); draw(); return barRect(i); },
   };
   requestAnimationFrame(() => requestAnimationFrame(() => { window.connleakReport.renderedMs = performance.now(); }));
 })();

@@ -10,6 +10,7 @@ import tempfile
 
 CONNLEAK = os.environ["CONNLEAK"]
 BIN_DIR = os.environ["TIMELINE_BIN_DIR"]
+EXAMPLES_DIR = os.environ.get("EXAMPLES_DIR", "")
 ARTIFACTS = os.environ.get("TIMELINE_ARTIFACTS", tempfile.gettempdir())
 
 # Shown by the page as text; run as markup, each would set window.__pwned.
