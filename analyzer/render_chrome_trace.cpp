@@ -52,7 +52,7 @@ Json stack_json(const Timeline& t, int stack) {
   return frames;
 }
 
-Json begin_args(const Timeline& t, const TimelineBar& b) {
+Json begin_args(const Timeline& t, const TimelineBar& b, const Json& stack) {
   Json args;
   if (!b.finding.empty()) args["finding"] = b.finding;
   if (b.kind == BarKind::kSession) {
@@ -65,7 +65,13 @@ Json begin_args(const Timeline& t, const TimelineBar& b) {
     if (!b.local.empty()) args["local"] = b.local;
     if (b.session >= 0) args["session"] = t.bars[size_t(b.session)].api;
   }
-  args["stack"] = stack_json(t, b.stack);
+  // The whole stack where a finding points; elsewhere its innermost frame,
+  // so 10 k connections from one loop do not repeat one stack 10 k times.
+  if (!b.finding.empty()) {
+    args["stack"] = stack;
+  } else if (!stack.empty()) {
+    args["created_at"] = stack.front();
+  }
   return args;
 }
 
@@ -81,7 +87,9 @@ Json end_args(const TimelineBar& b) {
 
 class ChromeTrace {
  public:
-  explicit ChromeTrace(const Timeline& t) : t_(t) {}
+  explicit ChromeTrace(const Timeline& t) : t_(t) {
+    for (size_t i = 0; i < t.stacks.size(); ++i) stacks_.push_back(stack_json(t, int(i)));
+  }
 
   Json events() {
     Json all = Json::array();
@@ -91,9 +99,8 @@ class ChromeTrace {
     add_open_counters();
     // Per track, timestamps must not go back; a stable sort keeps each
     // begin before its end when both fall on one microsecond.
-    std::stable_sort(timed_.begin(), timed_.end(),
-                     [](const Json& a, const Json& b) { return a["ts"].get<double>() < b["ts"].get<double>(); });
-    for (auto& e : timed_) all.push_back(std::move(e));
+    std::stable_sort(timed_.begin(), timed_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (auto& e : timed_) all.push_back(std::move(e.second));
     return all;
   }
 
@@ -125,19 +132,19 @@ class ChromeTrace {
     Json begin = event("b", bar_name(b), b.process, b.start);
     begin["cat"] = bar_category(b);
     begin["id"] = id;
-    begin["args"] = begin_args(t_, b);
-    timed_.push_back(std::move(begin));
+    begin["args"] = begin_args(t_, b, b.stack >= 0 ? stacks_[size_t(b.stack)] : kNoStack);
+    add(std::move(begin));
     if (b.kind == BarKind::kSession) {
-      if (!b.open_at_end) timed_.push_back(instant("invalidate", b.process, b.end, b.api));
+      if (!b.open_at_end) add(instant("invalidate", b.process, b.end, b.api));
     } else {
-      if (b.connected) timed_.push_back(instant(b.accepted ? "accept" : "connect", b.process, *b.connected, bar_name(b)));
-      if (!b.open_at_end) timed_.push_back(instant("close", b.process, b.end, bar_name(b)));
+      if (b.connected) add(instant(b.accepted ? "accept" : "connect", b.process, *b.connected, bar_name(b)));
+      if (!b.open_at_end) add(instant("close", b.process, b.end, bar_name(b)));
     }
     Json end = event("e", bar_name(b), b.process, b.end);
     end["cat"] = bar_category(b);
     end["id"] = id;
     end["args"] = end_args(b);
-    timed_.push_back(std::move(end));
+    add(std::move(end));
   }
 
   Json instant(const std::string& name, int process, uint64_t at, const std::string& what) const {
@@ -153,9 +160,9 @@ class ChromeTrace {
     Json args;
     if (m.child >= 0) args["child"] = command_line(t_.processes[size_t(m.child)]);
     if (m.fd >= 0) args["fd"] = m.fd;
-    if (m.stack >= 0) args["stack"] = stack_json(t_, m.stack);
+    if (m.stack >= 0) args["stack"] = stacks_[size_t(m.stack)];
     e["args"] = args;
-    timed_.push_back(std::move(e));
+    add(std::move(e));
   }
 
   // Per OS process: connections open over time.
@@ -177,7 +184,7 @@ class ChromeTrace {
         if (i + 1 < list.size() && list[i + 1].first == list[i].first) continue;  // one sample per instant
         Json c = event("C", "open connections", image_of[pid], list[i].first);
         c["args"] = {{"open", open}};
-        timed_.push_back(std::move(c));
+        add(std::move(c));
       }
     }
   }
@@ -188,8 +195,15 @@ class ChromeTrace {
     return buf;
   }
 
+  void add(Json event) {
+    double ts = event["ts"].get<double>();
+    timed_.emplace_back(ts, std::move(event));
+  }
+
+  inline static const Json kNoStack = Json::array();
   const Timeline& t_;
-  std::vector<Json> timed_;
+  std::vector<Json> stacks_;  // Timeline::stacks, as frame strings
+  std::vector<std::pair<double, Json>> timed_;  // (ts, event)
 };
 
 }  // namespace
