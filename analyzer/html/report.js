@@ -129,6 +129,7 @@
 
   function setUpFilters() {
     const box = document.getElementById("kind-filter");
+    box.hidden = kindsPresent.length === 0;
     for (const kind of kindsPresent) {
       const label = el("label");
       const input = el("input");
