@@ -1,6 +1,6 @@
 #include "analysis.h"
 
-#include "debug_symbols.h"
+#include "symbols/debug_symbols.h"
 
 #include <algorithm>
 #include <filesystem>
@@ -8,12 +8,12 @@
 #include <ostream>
 
 #include "detectors/detectors.h"
-#include "model.h"
-#include "render.h"
-#include "report_builder.h"
-#include "symbolizer.h"
-#include "timeline_builder.h"
-#include "trace_reader.h"
+#include "model/model.h"
+#include "render/render.h"
+#include "report/report_builder.h"
+#include "symbols/symbolizer.h"
+#include "report/timeline_builder.h"
+#include "trace/trace_reader.h"
 #include "version.h"
 
 namespace connleak {

@@ -8,10 +8,10 @@
 #include <string>
 #include <vector>
 
-#include "baseline.h"
+#include "report/baseline.h"
 #include "detectors/detectors.h"
-#include "report.h"
-#include "suppressions.h"
+#include "report/report.h"
+#include "report/suppressions.h"
 
 namespace connleak {
 

@@ -62,7 +62,7 @@ void Tracker::on_session_event(const void* handle, trace::SessionApi api, trace:
   writer_.publish(record, trace::RecordType::kSessionEvent);
 }
 
-// The session table follows the model's rules (analyzer/replay.cpp): a
+// The session table follows the model's rules (analyzer/model/replay.cpp): a
 // release to no references ends an SSL_CTX.
 void Tracker::update_session(const void* handle, trace::SessionEventType type, const void* other, uint64_t ts) {
   SessionSlot* slot = sessions_.find(reinterpret_cast<uint64_t>(handle));

@@ -2,7 +2,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
-#include "trace_reader.h"
+#include "trace/trace_reader.h"
 
 namespace connleak::cli {
 

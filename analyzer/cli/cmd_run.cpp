@@ -11,8 +11,8 @@
 #include <set>
 
 #include "commands.h"
-#include "launcher.h"
-#include "trace_reader.h"
+#include "run/launcher.h"
+#include "trace/trace_reader.h"
 #include "version.h"
 
 namespace connleak::cli {

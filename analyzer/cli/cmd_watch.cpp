@@ -13,10 +13,10 @@
 #include <thread>
 
 #include "commands.h"
-#include "launcher.h"
-#include "live_traces.h"
-#include "trace_reader.h"
-#include "watch_view.h"
+#include "run/launcher.h"
+#include "model/live_traces.h"
+#include "trace/trace_reader.h"
+#include "render/watch_view.h"
 
 namespace connleak::cli {
 namespace {

@@ -9,7 +9,7 @@
 #include <iostream>
 
 #include "commands.h"
-#include "launcher.h"
+#include "run/launcher.h"
 
 namespace {
 

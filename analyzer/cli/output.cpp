@@ -9,7 +9,7 @@
 #include <iostream>
 
 #include "commands.h"
-#include "trace_reader.h"
+#include "trace/trace_reader.h"
 
 namespace connleak::cli {
 

@@ -7,7 +7,7 @@
 #include <filesystem>
 
 #include "commands.h"
-#include "launcher.h"
+#include "run/launcher.h"
 #include "version.h"
 
 namespace connleak::cli {

@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "model.h"
-#include "report.h"
+#include "model/model.h"
+#include "report/report.h"
 
 namespace connleak {
 

@@ -1,6 +1,6 @@
 #include <set>
 
-#include "../growth.h"
+#include "model/growth.h"
 #include "detectors.h"
 
 namespace connleak {

@@ -457,7 +457,7 @@ class HostilePatterns(IdentityTest):
 
     def check_shim_then(self, library):
         # `connleak run` puts the shim first and keeps the LD_PRELOAD it was
-        # given after it: LD_PRELOAD=shim:library (analyzer/launcher.cpp).
+        # given after it: LD_PRELOAD=shim:library (analyzer/run/launcher.cpp).
         for name, case in self.ALLOCATOR_CASES:
             with self.subTest(case=case):
                 self.assert_identical([program(name), case], env={"LD_PRELOAD": library}, timeout=TIMEOUT)

@@ -3,7 +3,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "debug_symbols.h"
+#include "symbols/debug_symbols.h"
 #include "trace_builder.h"
 
 using namespace connleak;

@@ -4,7 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include "detectors/detectors.h"
-#include "growth.h"
+#include "model/growth.h"
 
 using namespace connleak;
 

@@ -19,7 +19,7 @@
 #include <string>
 #include <thread>
 
-#include "launcher.h"
+#include "run/launcher.h"
 
 using connleak::check_traceable;
 using connleak::DescendantWait;

@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "detectors/detectors.h"
-#include "model.h"
+#include "model/model.h"
 #include "trace_builder.h"
 
 using namespace connleak;

@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "render.h"
-#include "report.h"
+#include "render/render.h"
+#include "report/report.h"
 
 using connleak::Finding;
 using connleak::Frame;

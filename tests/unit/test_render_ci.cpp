@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "render.h"
-#include "report.h"
+#include "render/render.h"
+#include "report/report.h"
 
 namespace render_ci_test {
 

@@ -7,8 +7,8 @@
 #include <sstream>
 #include <string>
 
-#include "render.h"
-#include "report.h"
+#include "render/render.h"
+#include "report/report.h"
 
 using connleak::BarKind;
 using connleak::Frame;

@@ -6,9 +6,9 @@
 #include <filesystem>
 
 #include "detectors/detectors.h"
-#include "model.h"
+#include "model/model.h"
 #include "trace_builder.h"
-#include "trace_segments.h"
+#include "trace/trace_segments.h"
 
 using namespace connleak;
 using connleak::testing::TempDir;

@@ -5,7 +5,7 @@
 #include <algorithm>
 
 #include "detectors/detectors.h"
-#include "model.h"
+#include "model/model.h"
 #include "trace_builder.h"
 
 using namespace connleak;

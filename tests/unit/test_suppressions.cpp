@@ -12,9 +12,9 @@
 #include <unistd.h>
 #include <vector>
 
-#include "render.h"
-#include "report.h"
-#include "suppressions.h"
+#include "render/render.h"
+#include "report/report.h"
+#include "report/suppressions.h"
 
 using connleak::exact_pattern;
 using connleak::Finding;

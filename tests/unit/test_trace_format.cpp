@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "trace_builder.h"
-#include "trace_reader.h"
+#include "trace/trace_reader.h"
 
 using namespace connleak;
 using connleak::testing::TempDir;
