@@ -2,12 +2,22 @@
 // format says the same thing; they only differ in how.
 #pragma once
 
+#include <cstdint>
+#include <cstdio>
 #include <ostream>
 #include <string>
 
 #include "report/report.h"
 
 namespace connleak {
+
+// "0x1f": how addresses and handles are written in every format (a string
+// in JSON: 64-bit values do not survive JavaScript numbers).
+inline std::string hex_string(uint64_t value) {
+  char buf[2 + 16 + 1];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(value));
+  return buf;
+}
 
 // The human-readable report, in the style of LeakSanitizer's: one block per
 // finding (headline, creation stack, instances), then the SUMMARY: line.

@@ -56,7 +56,7 @@ Json begin_args(const Timeline& t, const TimelineBar& b, const Json& stack) {
   Json args;
   if (!b.finding.empty()) args["finding"] = b.finding;
   if (b.kind == BarKind::kSession) {
-    args["handle"] = b.handle;
+    args["handle"] = hex_string(b.handle);
     args["completed_transfers"] = b.completed_transfers;
     args["connections_opened"] = b.connections_opened;
   } else {
@@ -128,7 +128,7 @@ class ChromeTrace {
 
   void add_bar(int index) {
     const TimelineBar& b = t_.bars[size_t(index)];
-    std::string id = "0x" + to_hex(uint64_t(index) + 1);
+    std::string id = hex_string(uint64_t(index) + 1);
     Json begin = event("b", bar_name(b), b.process, b.start);
     begin["cat"] = bar_category(b);
     begin["id"] = id;
@@ -187,12 +187,6 @@ class ChromeTrace {
         add(std::move(c));
       }
     }
-  }
-
-  static std::string to_hex(uint64_t v) {
-    char buf[17];
-    std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
-    return buf;
   }
 
   void add(Json event) {

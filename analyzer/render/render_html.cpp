@@ -26,13 +26,6 @@ const char* bar_kind(BarKind kind) {
   return "socket";
 }
 
-// 64-bit values are strings: JavaScript numbers lose them past 2^53.
-std::string hex(uint64_t value) {
-  char buf[2 + 16 + 1];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(value));
-  return buf;
-}
-
 template <typename T>
 Json optional_or_null(const std::optional<T>& value) {
   return value ? Json(*value) : Json();
@@ -56,7 +49,7 @@ Json bar_json(const TimelineBar& b) {
   if (b.finding_index >= 0) j["fi"] = b.finding_index;
   if (b.kind == BarKind::kSession) {
     j["api"] = b.api;
-    j["handle"] = hex(b.handle);
+    j["handle"] = hex_string(b.handle);
     j["transfers"] = b.completed_transfers;
     j["connections"] = b.connections_opened;
     return j;
@@ -82,7 +75,7 @@ Json frames_json(const std::vector<Frame>& frames) {
                         {"file", f.file},
                         {"line", f.line},
                         {"module", f.module},
-                        {"offset", hex(f.module_offset)},
+                        {"offset", hex_string(f.module_offset)},
                         {"inlined", f.inlined}});
   }
   return list;

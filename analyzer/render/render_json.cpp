@@ -22,14 +22,6 @@ Json optional_or_null(const std::optional<T>& value) {
   return value ? Json(*value) : Json();
 }
 
-// Addresses are strings: 64-bit values do not survive JSON numbers in every
-// consumer (JavaScript doubles), and hex is how people read them.
-std::string hex_address(uint64_t address) {
-  char buf[2 + 16 + 1];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(address));
-  return buf;
-}
-
 const char* severity_name(Severity severity) {
   return severity == Severity::kWarning ? "warning" : "error";
 }
@@ -40,8 +32,8 @@ Json frame_json(const Frame& frame) {
       {"file", string_or_null(frame.file)},
       {"line", frame.line > 0 ? Json(frame.line) : Json()},
       {"module", string_or_null(frame.module)},
-      {"address", hex_address(frame.address)},
-      {"module_offset", frame.module.empty() ? Json() : Json(hex_address(frame.module_offset))},
+      {"address", hex_string(frame.address)},
+      {"module_offset", frame.module.empty() ? Json() : Json(hex_string(frame.module_offset))},
       {"build_id", string_or_null(frame.build_id)},
       // Not in the base schema; without it a consumer cannot tell an inlined
       // frame (same address as the next one) from a real call.
@@ -53,7 +45,7 @@ Json session_ref_json(const std::optional<SessionRef>& session) {
   if (!session) return Json();
   return Json{
       {"api", session->api},
-      {"handle", hex_address(session->handle)},
+      {"handle", hex_string(session->handle)},
       {"function", string_or_null(session->function)},
       {"file", string_or_null(session->file)},
       {"line", session->line > 0 ? Json(session->line) : Json()},
@@ -73,7 +65,7 @@ Json session_instance_json(const LeakInstance& inst) {
   return Json{
       {"pid", inst.pid},
       {"api", facts.api},
-      {"handle", hex_address(facts.handle)},
+      {"handle", hex_string(facts.handle)},
       {"opened_ns", inst.opened_ns},
       {"completed_transfers", facts.completed_transfers},
       {"connections_opened", facts.connections_opened},

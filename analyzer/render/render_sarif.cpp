@@ -343,12 +343,6 @@ Json logical_locations(const Frame& frame) {
   return logical;
 }
 
-std::string hex_address(uint64_t address) {
-  char buf[2 + 16 + 1];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(address));
-  return buf;
-}
-
 // "open_conn (/tmp/leak)", for frames without source.
 std::string frame_text(const Frame& frame) {
   std::string text = frame.function.empty() ? std::string("<unknown function>") : frame.function;
@@ -378,7 +372,7 @@ Json stack_json(const Finding& finding, const fs::path& root) {
   for (const Frame& frame : finding.stack) {
     Json entry{{"location", frame_location(frame, root)}};
     if (!frame.module.empty()) entry["module"] = frame.module;
-    Json properties{{"address", hex_address(frame.address)}};
+    Json properties{{"address", hex_string(frame.address)}};
     if (frame.inlined) properties["inlined"] = true;
     entry["properties"] = std::move(properties);
     frames.push_back(std::move(entry));

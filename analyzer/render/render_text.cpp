@@ -22,12 +22,6 @@ constexpr const char* kBoldMagenta = "\x1b[1;35m";
 constexpr const char* kBold = "\x1b[1m";
 constexpr const char* kReset = "\x1b[0m";
 
-std::string hex(uint64_t value) {
-  char buf[2 + 16 + 1];
-  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(value));
-  return buf;
-}
-
 // Durations with millisecond precision: finer is noise at this level.
 std::string seconds(uint64_t ns) {
   char buf[32];
@@ -43,13 +37,13 @@ std::string plural(size_t n, const char* one, const char* many) {
 // even the function is unknown, as LeakSanitizer does: the offset is what
 // addr2line -e module takes.
 std::string frame_line(size_t index, const Frame& frame) {
-  std::string line = "    #" + std::to_string(index) + " " + hex(frame.address);
+  std::string line = "    #" + std::to_string(index) + " " + hex_string(frame.address);
   if (!frame.function.empty()) line += " in " + frame.function;
   if (!frame.file.empty()) {
     line += " " + frame.file;
     if (frame.line > 0) line += ":" + std::to_string(frame.line);
   } else {
-    line += " (" + (frame.module.empty() ? std::string("<unknown module>") : frame.module + "+" + hex(frame.module_offset)) + ")";
+    line += " (" + (frame.module.empty() ? std::string("<unknown module>") : frame.module + "+" + hex_string(frame.module_offset)) + ")";
   }
   if (frame.inlined) line += " (inlined)";
   return line;
