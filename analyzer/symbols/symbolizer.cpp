@@ -8,11 +8,14 @@
 // modules from ever overlapping in one address space.
 #include "symbols/symbolizer.h"
 
+#include "symbols/symbol_cache.h"
+
 #include <cxxabi.h>
 #include <dwarf.h>
 #include <elfutils/libdw.h>
 #include <elfutils/libdwfl.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <map>
@@ -190,6 +193,17 @@ std::string module_key(const ModuleInfo& info) {
   return info.path + '\0' + std::to_string(info.bias) + '\0' + info.build_id;
 }
 
+// Frames from the persistent cache, placed at this address of this module.
+std::vector<Frame> placed(std::vector<Frame> frames, const Frame& base) {
+  for (Frame& f : frames) {
+    f.address = base.address;
+    f.module = base.module;
+    f.module_offset = base.module_offset;
+    f.build_id = base.build_id;
+  }
+  return frames;
+}
+
 }  // namespace
 
 struct Symbolizer::Impl {
@@ -202,7 +216,10 @@ struct Symbolizer::Impl {
     std::unordered_map<uint64_t, std::vector<Frame>> cache;  // by adjusted address
   };
 
+  explicit Impl(std::string cache_directory) : persistent(std::move(cache_directory)) {}
+
   std::map<std::string, OpenModule> modules;
+  SymbolCache persistent;  // across reports, by build-id
   std::vector<std::string> warnings;
   std::set<std::string> warned;
 
@@ -243,7 +260,8 @@ Symbolizer::Impl::OpenModule& Symbolizer::Impl::open(const ModuleInfo& info) {
   return open_module;
 }
 
-Symbolizer::Symbolizer() : impl_(std::make_unique<Impl>()) {}
+Symbolizer::Symbolizer() : Symbolizer(SymbolCache::default_directory()) {}
+Symbolizer::Symbolizer(std::string cache_directory) : impl_(std::make_unique<Impl>(std::move(cache_directory))) {}
 Symbolizer::~Symbolizer() = default;
 
 std::vector<Frame> Symbolizer::symbolize(const std::vector<ModuleInfo>& modules,
@@ -261,12 +279,19 @@ std::vector<Frame> Symbolizer::symbolize(const std::vector<ModuleInfo>& modules,
     base.build_id += kHex[byte & 15];
   }
   try {
+    // The build-id the trace recorded names the build that ran, even if the
+    // file on disk has changed since.
+    if (auto known = impl_->persistent.find(base.build_id, base.module_offset)) return placed(*known, base);
     Impl::OpenModule& open_module = impl_->open(*info);
     if (open_module.mod == nullptr) return {base};
     auto cached = open_module.cache.find(base.address);
     if (cached != open_module.cache.end()) return cached->second;
     std::vector<Frame> frames = describe(open_module.mod, base.address, base);
     open_module.cache.emplace(base.address, frames);
+    // What names nothing is not kept: debug information or symbols found
+    // later (a -dbg package installed, an unstripped twin) are then used.
+    bool named = std::any_of(frames.begin(), frames.end(), [](const Frame& f) { return !f.function.empty() || f.line > 0; });
+    if (named) impl_->persistent.store(base.build_id, base.module_offset, frames);
     return frames;
   } catch (...) {
     // Symbolization is best effort: report what is known instead.

@@ -32,7 +32,10 @@ struct Frame {
 
 class Symbolizer {
  public:
+  // Keeps what it looks up in SymbolCache::default_directory(), for later
+  // reports; the second form names the directory ("" for none).
   Symbolizer();
+  explicit Symbolizer(std::string cache_directory);
   ~Symbolizer();
   Symbolizer(const Symbolizer&) = delete;
   Symbolizer& operator=(const Symbolizer&) = delete;

@@ -19,8 +19,9 @@ EXPECTED_RULES = {
 }
 
 
-def connleak(*args, timeout=60):
-    return subprocess.run([CONNLEAK, *args], capture_output=True, text=True, timeout=timeout)
+def connleak(*args, timeout=60, env=None):
+    return subprocess.run([CONNLEAK, *args], capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, **(env or {})})
 
 
 def generated_section(text):
@@ -162,6 +163,28 @@ class GeneratedRules(ScenarioTest):
 
 
 class StrippedProgram(ScenarioTest):
+    def test_symbol_cache_names_a_stripped_copy(self):
+        """The same build, stripped: the cache keeps what its unstripped
+        twin's report looked up, by build-id."""
+        with tempfile.TemporaryDirectory(prefix="connleak-symcache-") as work:
+            exe = os.path.join(work, "leaky_stripped")
+            shutil.copy(program("three_connects"), exe)
+            subprocess.run(["strip", "--strip-all", exe], check=True)
+            cache = {"CONNLEAK_SYMBOL_CACHE": os.path.join(work, "cache")}
+            functions = []
+            for binary in (program("three_connects"), exe):
+                with LoopbackServer() as server:
+                    report = os.path.join(work, "report.json")
+                    run = connleak("run", "--format", "json", "--report", report, "--output-dir",
+                                   os.path.join(work, "traces-" + os.path.basename(binary)), "--", binary,
+                                   str(server.port), env=cache)
+                self.assertEqual(run.returncode, 0, run.stderr)
+                with open(report) as f:
+                    functions.append(sorted(f["stack"][0]["function"] for f in json.load(f)["findings"]))
+            self.assertEqual(functions[1], functions[0])
+            self.assertIn("open_conn", functions[1])
+
+
     def test_frames_without_symbols_get_the_module(self):
         with tempfile.TemporaryDirectory(prefix="connleak-gensupp-") as work:
             exe = os.path.join(work, "leaky_stripped")
@@ -169,8 +192,11 @@ class StrippedProgram(ScenarioTest):
             subprocess.run(["strip", "--strip-all", exe], check=True)
             traces = os.path.join(work, "traces")
             with LoopbackServer() as server:
+                # A stripped copy keeps its build-id, by which the symbol cache
+                # would name it (test_symbol_cache_names_a_stripped_copy): off.
                 run = connleak("run", "--format", "json", "--gen-suppressions", "--report",
-                               os.path.join(work, "report.json"), "--output-dir", traces, "--", exe, str(server.port))
+                               os.path.join(work, "report.json"), "--output-dir", traces, "--", exe, str(server.port),
+                               env={"CONNLEAK_SYMBOL_CACHE": "off"})
             self.assertEqual(run.returncode, 0, run.stderr)
             with open(os.path.join(work, "report.json")) as f:
                 findings = json.load(f)["findings"]

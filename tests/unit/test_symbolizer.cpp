@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <catch2/catch.hpp>
 #include <climits>
 #include <cstdint>
@@ -131,7 +134,7 @@ TEST_CASE("symbolizer resolves a return address in the test executable", "[symbo
   REQUIRE_FALSE(modules.empty());
   const uintptr_t ra = connleak_symtest::func(42);
 
-  Symbolizer symbolizer;
+  Symbolizer symbolizer("");  // no cache beyond this test
   const std::vector<Frame> frames = symbolizer.symbolize(modules, ra, true);
   REQUIRE(frames.size() == 1);
   const Frame& f = frames[0];
@@ -155,7 +158,7 @@ TEST_CASE("symbolizer expands inlined frames", "[symbolizer]") {
   const std::vector<ModuleInfo> modules = self_modules();
   const uintptr_t ra = connleak_symtest::outer_with_inline();
 
-  Symbolizer symbolizer;
+  Symbolizer symbolizer("");  // no cache beyond this test
   const std::vector<Frame> frames = symbolizer.symbolize(modules, ra, true);
   REQUIRE(frames.size() == 2);
   CHECK(frames[0].function.find("inlined_capture") != std::string::npos);
@@ -177,7 +180,7 @@ TEST_CASE("symbolizer resolves a shared library function", "[symbolizer]") {
   REQUIRE(lib != nullptr);
   REQUIRE(lib->path != self_exe());
 
-  Symbolizer symbolizer;
+  Symbolizer symbolizer("");  // no cache beyond this test
   const std::vector<Frame> frames = symbolizer.symbolize(modules, addr, false);
   REQUIRE_FALSE(frames.empty());
   CHECK(frames.back().address == addr);
@@ -189,7 +192,7 @@ TEST_CASE("symbolizer resolves a shared library function", "[symbolizer]") {
 
 TEST_CASE("symbolizer handles addresses outside every module", "[symbolizer]") {
   const std::vector<ModuleInfo> modules = self_modules();
-  Symbolizer symbolizer;
+  Symbolizer symbolizer("");  // no cache beyond this test
   const std::vector<Frame> frames = symbolizer.symbolize(modules, 0x10, false);
   REQUIRE(frames.size() == 1);
   CHECK(frames[0].address == 0x10);
@@ -205,7 +208,7 @@ TEST_CASE("symbolizer survives a missing module file", "[symbolizer]") {
   missing.bias = 0x7f0000000000;
   missing.low = 0x7f0000000000;
   missing.high = 0x7f0000010000;
-  Symbolizer symbolizer;
+  Symbolizer symbolizer("");  // no cache beyond this test
   for (int i = 0; i < 2; ++i) {
     const std::vector<Frame> frames = symbolizer.symbolize({missing}, 0x7f0000001235, true);
     REQUIRE(frames.size() == 1);
@@ -223,7 +226,7 @@ TEST_CASE("symbolizer distrusts a file whose build-id changed", "[symbolizer]") 
   modules[0].build_id[0] = static_cast<char>(modules[0].build_id[0] ^ 0xff);
   const uintptr_t ra = connleak_symtest::func(1);
 
-  Symbolizer symbolizer;
+  Symbolizer symbolizer("");  // no cache beyond this test
   for (int i = 0; i < 2; ++i) {
     const std::vector<Frame> frames = symbolizer.symbolize(modules, ra, true);
     REQUIRE(frames.size() == 1);
@@ -234,4 +237,42 @@ TEST_CASE("symbolizer distrusts a file whose build-id changed", "[symbolizer]") 
   REQUIRE(symbolizer.warnings().size() == 1);
   CHECK(symbolizer.warnings()[0].find("build-id mismatch") != std::string::npos);
   CHECK(symbolizer.warnings()[0].find(modules[0].path) != std::string::npos);
+}
+
+TEST_CASE("symbolizer keeps DWARF answers for later reports, by build-id", "[symbolizer]") {
+  char dir_template[] = "/tmp/connleak-symcache-XXXXXX";
+  REQUIRE(mkdtemp(dir_template) != nullptr);
+  const std::string dir = dir_template;
+  std::vector<ModuleInfo> modules = self_modules();
+  REQUIRE_FALSE(modules[0].build_id.empty());
+  const uintptr_t ra = connleak_symtest::func(7);
+  std::vector<Frame> first;
+  {
+    Symbolizer symbolizer(dir);
+    first = symbolizer.symbolize(modules, ra, true);
+    REQUIRE(first.size() == 1);
+    REQUIRE(first[0].line == g_call_line);
+  }
+  std::string hex;
+  for (unsigned char byte : modules[0].build_id) {
+    static const char* const kHex = "0123456789abcdef";
+    hex += kHex[byte >> 4];
+    hex += kHex[byte & 15];
+  }
+  const std::string file = dir + "/" + hex;
+  REQUIRE(std::filesystem::exists(file));
+  std::ofstream(file, std::ios::app) << "zz\tnot a line\n1\t2\n";  // a torn or foreign line is skipped
+
+  // The same build, its file gone: only the cache can name the frame.
+  modules[0].path = "/nonexistent/connleak/moved-away";
+  Symbolizer later(dir);
+  const std::vector<Frame> again = later.symbolize(modules, ra, true);
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].function == first[0].function);
+  CHECK(again[0].file == first[0].file);
+  CHECK(again[0].line == first[0].line);
+  CHECK(again[0].module == modules[0].path);
+  CHECK(again[0].address == ra - 1);
+  CHECK(later.warnings().empty());
+  std::filesystem::remove_all(dir);
 }
