@@ -137,10 +137,10 @@ bool StackTable::warm_up() {
   g_libunwind.init_local(&cursor, &context);
   t_in_unwinder = false;
   // The address space's accessors are the first member of its (initialised)
-  // structure: reads go through the check above from now on.
+  // structure: reads go through the check above from now on. The first
+  // unwind (which reads the loaded objects' unwind tables) waits for the
+  // first stack: most processes (a shell's /bin/true) never take one.
   reinterpret_cast<unw_accessors_t*>(*g_libunwind.local_addr_space)->access_mem = access_memory;
-  void* frames[4];
-  unwind(frames, 4);
   return true;
 }
 

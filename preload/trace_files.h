@@ -16,8 +16,9 @@ int create_first(const char* dir, int pid, char* name, char* path, size_t path_s
 int create_segment(const char* dir, const char* name, char* path, size_t path_size);
 // stem "connleak.<pid>.<n>", segment k: the stem's segment file name.
 void segment_name(const char* stem, uint32_t segment, char* name);
-// fallocate() that never raises SIGXFSZ at the program.
-bool extend(int fd, uint64_t from, uint64_t to);
+// Sizes the file to `to`: fallocate() from `from` (or, with !allocate, a
+// sparse ftruncate()); never raises SIGXFSZ at the program.
+bool extend(int fd, uint64_t from, uint64_t to, bool allocate = true);
 // `path` opened read-write if it is still the file (device, inode); else -1.
 int reopen(const char* path, uint64_t device, uint64_t inode);
 // See TraceWriter::trim_previous_image.

@@ -118,6 +118,10 @@ bool Tracker::start(const Config& config) {
 }
 
 bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace) {
+  // A fork child's parent is the process it was forked from (pid_ still
+  // holds that pid here), even if that one has exited by now and getppid()
+  // already names a subreaper (a daemon's parent exits right after forking).
+  int parent = origin == trace::Origin::kForked ? pid_ : getppid();
   pid_ = getpid();
   trace::FileHeader header{};
   memcpy(header.magic, trace::kMagic, sizeof(header.magic));
@@ -127,7 +131,7 @@ bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char*
   header.header_size = sizeof(header);
   header.origin = uint32_t(origin);
   header.pid = pid_;
-  header.ppid = getppid();
+  header.ppid = parent;
   header.start_mono_ns = now_ns(CLOCK_MONOTONIC);
   header.start_real_ns = now_ns(CLOCK_REALTIME);
   header.parent_fork_offset = fork_offset;
