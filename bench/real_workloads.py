@@ -62,18 +62,20 @@ class Params:
     redis_requests: int  # redis-benchmark -n, per test (SET, GET)
     pgbench_seconds: int
     exec_processes: int
+    startup_processes: int  # /bin/true images per run of the start-up workload
     valgrind_exec_processes: int  # ~0.6 s per process under valgrind
     valgrind_divisor: int  # valgrind'd redis-benchmark runs redis_requests / this
 
 
 # ~2.5 min on a 2-core VM (3 min with the other core busy).
 QUICK = Params(reps=3, short_reps=10, nginx_seconds=2, redis_requests=15_000, pgbench_seconds=2,
-               exec_processes=300, valgrind_exec_processes=5, valgrind_divisor=10)
+               exec_processes=300, startup_processes=200, valgrind_exec_processes=5, valgrind_divisor=10)
 # ~7.5 min on a 2-core VM; 6 repetitions are the fewest with a 95% CI of the median.
 FULL = Params(reps=6, short_reps=25, nginx_seconds=3, redis_requests=40_000, pgbench_seconds=3,
-              exec_processes=2000, valgrind_exec_processes=10, valgrind_divisor=10)
+              exec_processes=2000, startup_processes=500, valgrind_exec_processes=10, valgrind_divisor=10)
 
 THROUGHPUT_TARGET = 0.97  # every server and client: >= this x native throughput
+STARTUP_TARGET_MS = 0.3  # one traced process image (/bin/true): <= this many ms more than native
 EXEC_TARGET = 1.10  # the exec-heavy script under connleak run: <= this x native
 REPORT_COST_TARGET_MS = 10.0  # the short command's finding: <= this many ms
 
@@ -526,6 +528,40 @@ class ExecLoop(Workload):
         return wall / processes
 
 
+class StartUp(Workload):
+    """One process image's start-up and exit under the shim: /bin/true
+    spawned one after another (os.posix_spawn, waited for), natively and
+    with LD_PRELOAD. The spawning costs both sides alike; the difference per
+    process is the shim's."""
+
+    key = "startup"
+    title = "process start-up"
+    throughput = False
+
+    def missing(self):
+        return need("/bin/true")
+
+    def configs(self):
+        return ["preload"] + self.ctx.control
+
+    def rows(self):
+        return [Row("one /bin/true image, LD_PRELOAD", "preload")]
+
+    def measure(self, config, d):
+        """ns per process."""
+        _, env, traces = self.ctx.wrap(config, "preload", None, d)
+        count = self.p.startup_processes
+        start = time.monotonic_ns()
+        for _ in range(count):
+            pid = os.posix_spawn("/bin/true", ["/bin/true"], env)
+            _, status = os.waitpid(pid, 0)
+            if status != 0:
+                raise RunFailed(f"/bin/true exited with wait status {status}")
+        wall = time.monotonic_ns() - start
+        self.ctx.check_traces(traces)
+        return wall / count
+
+
 class ShortCommand(Workload):
     """bench_leak_once and bench_leak_once --close: process wall times.
     Both variants are configurations of one workload so that each
@@ -565,7 +601,7 @@ class ShortCommand(Workload):
         return float(wall)
 
 
-WORKLOADS = [Nginx, Redis, Pgbench, ExecLoop, ShortCommand]
+WORKLOADS = [Nginx, Redis, Pgbench, StartUp, ExecLoop, ShortCommand]
 
 
 # ---------------------------------------------------------------- runner
@@ -735,14 +771,14 @@ class RealWorkloads:
                          f"{self.params.pgbench_seconds}; every server fresh per run, warmed up untimed; "
                          "valgrind runs on the traced side."],
                         ["workload", "native", "connleak", "ratio", "valgrind", "ratio", "A/A"], rows))
-        exec_w = [w for w in self.measured if w.key == "exec"]
+        exec_w = [w for w in self.measured if w.key in ("startup", "exec")]
         if exec_w:
-            w = exec_w[0]
-            out.append(([f"Exec-heavy script, wall time per process (lower is better), median of {n_reps}; "
-                         f"valgrind --trace-children=yes ran {self.params.valgrind_exec_processes} processes "
-                         "(~: its sh start-up weighs more)."],
+            out.append(([f"Process start-up and an exec-heavy script, wall time per process (lower is better), "
+                         f"median of {n_reps}; start-up: {self.params.startup_processes} /bin/true spawned in a "
+                         f"row; valgrind --trace-children=yes ran {self.params.valgrind_exec_processes} processes "
+                         "of the script (~: its sh start-up weighs more)."],
                         ["workload", "native", "connleak", "ratio", "valgrind", "ratio", "A/A"],
-                        [self.time_row(w, row) for row in w.rows()]))
+                        [self.time_row(w, row) for w in exec_w for row in w.rows()]))
         short_w = [w for w in self.measured if w.key == "short"]
         if short_w:
             out.append(self.short_table(short_w[0]))
@@ -763,7 +799,7 @@ class RealWorkloads:
                 self.ratio_cell(w, row.config, row.baseline),
                 self.cell(w, valgrind, ms) if valgrind or not row.valgrind else "skipped",
                 self.ratio_cell(w, valgrind, row.baseline, approx=w.approx_valgrind),
-                self.control_cell(w) if row.valgrind else ""]
+                self.control_cell(w) if row.config == w.rows()[0].config else ""]
 
     def short_table(self, w: Workload):
         ms = lambda v: f"{v / 1e6:.1f} ms"  # noqa: E731
@@ -789,11 +825,22 @@ class RealWorkloads:
             if w.throughput:
                 out += [self.ratio_target(w, row, f"{row.label} >= {THROUGHPUT_TARGET:.2f}x native throughput",
                                           THROUGHPUT_TARGET, higher=True) for row in w.rows()]
+            elif w.key == "startup":
+                out.append(self.startup_target())
             elif w.key == "exec":
                 out.append(self.ratio_target(w, w.rows()[0], f"exec-heavy script under connleak run <= "
                                              f"{EXEC_TARGET:.2f}x native", EXEC_TARGET, higher=False))
         out.append(self.report_cost_target())
         return out
+
+    def startup_target(self) -> Target:
+        text = f"one traced /bin/true image <= {STARTUP_TARGET_MS:.1f} ms more than native"
+        extra = self.differences_ms("startup", "preload", "native")
+        if not extra:
+            return Target(text, "not measured", self.why_not("startup", "preload"), [], 0)
+        median = statistics.median(extra)
+        return Target(text, "met" if median <= STARTUP_TARGET_MS else "NOT MET",
+                      f"{median:+.2f} ms; the per-repetition differences in ms", extra, STARTUP_TARGET_MS)
 
     def report_cost_target(self) -> Target:
         text = f"short command's report with 1 finding <= {REPORT_COST_TARGET_MS:.0f} ms more than with none"
