@@ -111,17 +111,13 @@ int open_trace_of(const char* path, int pid, trace::FileHeader& header, uint64_t
   return -1;
 }
 
-void trim_at_exec_mark(const char* path, int pid) {
-  trace::FileHeader header;
-  uint64_t size = 0;
-  int fd = open_trace_of(path, pid, header, size);
-  if (fd < 0) return;
+// Trims an open trace (its header and size already read) at its exec mark.
+void trim_at_exec_mark(int fd, const trace::FileHeader& header, uint64_t size) {
   if (header.exec_data_end && header.exec_data_end < size) {
     // Keep one zero header after the data: readers take it for the end.
     uint64_t end = data_end_after(fd, header.exec_data_end, size) + sizeof(trace::RecordHeader);
     if (end < size) ftruncate(fd, off_t(end));
   }
-  real::close()(fd);
 }
 
 }  // namespace
@@ -198,12 +194,15 @@ void trim_previous_image(const char* dir, const char* stem, int pid) {
   uint64_t size = 0;
   int fd = open_trace_of(path, pid, first, size);
   if (fd < 0) return;
-  real::close()(fd);
-  if (first.last_segment) {
+  if (first.last_segment) {  // bounded: the exec mark is in the newest segment
+    real::close()(fd);
     segment_name(previous, first.last_segment, name);
     if (snprintf(path, sizeof(path), "%s/%s", dir, name) >= int(sizeof(path))) return;
+    fd = open_trace_of(path, pid, first, size);
+    if (fd < 0) return;
   }
-  trim_at_exec_mark(path, pid);
+  trim_at_exec_mark(fd, first, size);  // one open of an unbounded trace, not two
+  real::close()(fd);
 }
 
 bool patch_header(const char* path, int pid, size_t offset, const void* bytes, size_t size) {

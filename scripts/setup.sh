@@ -18,8 +18,9 @@ PACKAGES=(
   # behaviour identity (tests/identity): real TLS clients, and allocators
   # preloaded beside the shim
   python3-requests libio-socket-ssl-perl curl wget libjemalloc2 libgoogle-perftools4 libtcmalloc-minimal4
-  # benchmarks against the peers (scripts/bench)
-  valgrind strace
+  # benchmarks against the peers (scripts/bench), and the HTTP load generator
+  # of its nginx workload
+  valgrind strace wrk
   # real-program corpus (tests/corpus): git over HTTP (git http-backend),
   # wget (above), nginx, redis-server and redis-benchmark, PostgreSQL with pgbench;
   # the tests start their own instances on free loopback ports, never the
