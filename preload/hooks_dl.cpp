@@ -12,9 +12,9 @@
 #include <dlfcn.h>
 #include <string.h>
 
-#include "real_functions.h"
+#include "dl_errors.h"
+#include "hook_support.h"
 
-extern "C" void* connleak_resolve_real_dlsym();
 extern "C" __attribute__((visibility("hidden"))) void* connleak_dlsym_checked(void* handle, const char* name);
 
 asm(R"(
@@ -82,5 +82,9 @@ extern "C" void* connleak_dlsym_checked(void* handle, const char* name) {
   if (!name || !found || !real::inside_shim(found) || is_annotation(name)) return found;
   // One of the shim's wrappers (only the global scope's handle holds the
   // shim): it stands for the real function only where there is one.
-  return real::find_definition(name, nullptr) ? found : not_found(name);
+  if (!real::find_definition(name, nullptr)) return not_found(name);
+  connleak::shim::drop_dlerror();  // a lookup that worked leaves no message
+  return found;
 }
+
+CONNLEAK_EXPORT char* dlerror() { return connleak::shim::program_dlerror(); }

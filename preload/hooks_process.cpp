@@ -239,12 +239,6 @@ CONNLEAK_EXPORT void _Exit(int status) {
   __builtin_unreachable();
 }
 
-CONNLEAK_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*start)(void*),
-                                   void* argument) {
-  note_thread_created();
-  return real::pthread_create()(thread, attributes, start, argument);
-}
-
 // The program's own calls go to libc unchanged; libunwind's, inside the
 // shim's unwind, go through loaded_objects.h.
 CONNLEAK_EXPORT int dl_iterate_phdr(int (*visit)(dl_phdr_info*, size_t, void*), void* data) {

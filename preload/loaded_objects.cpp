@@ -72,4 +72,6 @@ void note_fork_child() {
 
 void note_thread_created() { g_threads_since_fork.store(true, std::memory_order_release); }
 
+bool loader_usable() { return !g_loader_lock_unsafe.load(std::memory_order_relaxed); }
+
 }  // namespace connleak::shim

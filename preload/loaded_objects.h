@@ -23,5 +23,8 @@ void note_fork_prepare();
 void note_fork_child();
 // A thread is about to be created (pthread_create).
 void note_thread_created();
+// Whether dlopen() is safe: not in the child of a multi-threaded parent,
+// where the loader's write lock may be held by a thread that is gone.
+bool loader_usable();
 
 }  // namespace connleak::shim

@@ -5,6 +5,7 @@
 
 #include <atomic>
 
+#include "dl_errors.h"
 #include "shim_log.h"
 
 // libc's dlsym, which the shim's own dlsym (hooks_dl.cpp) forwards to.
@@ -189,7 +190,9 @@ void* find_definition(const char* name, const void* caller) {
   return object ? search_from(object, name) : nullptr;
 }
 
-void* resolve(Hook hook, const char* name, const void* caller) {
+namespace {
+
+void* resolve_now(Hook hook, const char* name, const void* caller) {
   if (void* f = usable(real_dlsym(RTLD_NEXT, name))) {
     __atomic_store_n(global_slot(hook), f, __ATOMIC_RELEASE);
     note_library_object(hook, f);
@@ -197,6 +200,16 @@ void* resolve(Hook hook, const char* name, const void* caller) {
   }
   if (void* f = resolve_in_library_scope(hook, name, caller)) return f;
   symbol_lookup_error(name, caller);
+}
+
+}  // namespace
+
+// The program's pending dlerror() message survives the look-up; not for
+// dlerror itself, which the keeper calls.
+void* resolve(Hook hook, const char* name, const void* caller) {
+  if (hook == Hook::dlerror) return resolve_now(hook, name, caller);
+  shim::DlErrorKeeper keep;
+  return resolve_now(hook, name, caller);
 }
 
 bool called_from_library(const void* caller) {

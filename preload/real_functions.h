@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
+#include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,10 +26,22 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <threads.h>
 #include <unistd.h>
+
+// Exported by libc, declared by no header (bsd_signal: only for X/Open
+// before 2008).
+extern "C" int __sigaction(int signal, const struct sigaction* action, struct sigaction* old);
+extern "C" __sighandler_t bsd_signal(int signal, __sighandler_t handler);
+// sigset is deprecated, and interposed all the same: programs still call it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 
 // Declarations only: the shim links no session library.
 #include "sessions/session_headers.h"
+
+// libc's dlsym (found once with dlvsym), for the shim's dlsym entry point.
+extern "C" __attribute__((visibility("hidden"))) void* connleak_resolve_real_dlsym();
 
 namespace connleak::real {
 
@@ -80,3 +93,5 @@ namespace pointer {
 #undef CONNLEAK_HOOK
 
 }  // namespace connleak::real
+
+#pragma GCC diagnostic pop

@@ -11,7 +11,11 @@
 #include <time.h>
 
 #include "config.h"
+#include "dl_errors.h"
+#include "errno_keeper.h"
+#include "loaded_objects.h"
 #include "module_map.h"
+#include "real_functions.h"
 #include "shim_log.h"
 #include "trace_writer.h"
 #include "unwind_stacks.h"
@@ -106,6 +110,34 @@ uint64_t hash_frames(const uint64_t* ips, int depth) {
 // holds a lock some fork handler needs cannot deadlock with the fork.
 constexpr int kWaitRounds = 500;  // x 100 us
 
+// Loads libunwind and makes it ready; false when it cannot (stacks off).
+// errno and the program's dlerror() message are kept.
+bool load_and_initialise() {
+  ErrnoKeeper keep_errno;
+  DlErrorKeeper keep_dlerror;
+  t_in_unwinder = true;  // a pipe asked for now is libunwind's; a handler's event takes no stack
+  bool ok = load_libunwind();
+  if (!ok) {
+    warn("cannot load libunwind (%s); events are recorded without stacks", connleak::real::dlerror()());
+  } else {
+    // A per-thread cache of unwind information: no lock shared by threads.
+    // Initialising a cursor initialises libunwind (its pipe2() is refused
+    // then) without unwinding: an unwind before the memory check below is
+    // in place would fail, and libunwind would remember that for this
+    // thread and leave its fast path for good.
+    g_libunwind.set_caching_policy(*g_libunwind.local_addr_space, UNW_CACHE_PER_THREAD);
+    unw_context_t context;
+    unw_cursor_t cursor;
+    g_libunwind.getcontext(&context);
+    g_libunwind.init_local(&cursor, &context);
+    // The address space's accessors are the first member of its
+    // (initialised) structure: reads go through the check above from now on.
+    reinterpret_cast<unw_accessors_t*>(*g_libunwind.local_addr_space)->access_mem = access_memory;
+  }
+  t_in_unwinder = false;
+  return ok;
+}
+
 }  // namespace
 
 bool inside_unwinder() { return t_in_unwinder; }
@@ -117,32 +149,6 @@ struct StackTable::Capture {
   ModuleMap* modules;
   uint32_t id;
 };
-
-bool StackTable::warm_up() {
-  if (!load_libunwind()) {
-    warn("cannot load libunwind (%s); events are recorded without stacks", dlerror());
-    depth_ = 0;
-    return false;
-  }
-  // A per-thread cache of unwind information: no lock shared by threads.
-  // Initialising a cursor initialises libunwind (its pipe2() is refused
-  // then) without unwinding: an unwind before the memory check below is in
-  // place would fail, and libunwind would remember that for this thread and
-  // leave its fast path for good.
-  t_in_unwinder = true;
-  g_libunwind.set_caching_policy(*g_libunwind.local_addr_space, UNW_CACHE_PER_THREAD);
-  unw_context_t context;
-  unw_cursor_t cursor;
-  g_libunwind.getcontext(&context);
-  g_libunwind.init_local(&cursor, &context);
-  t_in_unwinder = false;
-  // The address space's accessors are the first member of its (initialised)
-  // structure: reads go through the check above from now on. The first
-  // unwind (which reads the loaded objects' unwind tables) waits for the
-  // first stack: most processes (a shell's /bin/true) never take one.
-  reinterpret_cast<unw_accessors_t*>(*g_libunwind.local_addr_space)->access_mem = access_memory;
-  return true;
-}
 
 void StackTable::configure(int depth, uintptr_t shim_low, uintptr_t shim_high) {
   depth_ = depth;
@@ -178,6 +184,29 @@ bool StackTable::enter_unwinder() {
 
 void StackTable::leave_unwinder() { unwinding_.fetch_sub(1, std::memory_order_seq_cst); }
 
+bool StackTable::loaded() {
+  int state = unwinder_.load(std::memory_order_acquire);
+  if (state == kNotLoaded && loader_usable() && unwinder_.compare_exchange_strong(state, kLoading)) {
+    state = load_and_initialise() ? kReady : kUnavailable;
+    unwinder_.store(state, std::memory_order_release);
+  }
+  // Another thread is loading it (a fraction of a millisecond).
+  for (int round = 0; state == kLoading && round < kWaitRounds; ++round) {
+    pause_briefly();
+    state = unwinder_.load(std::memory_order_acquire);
+  }
+  return state == kReady;
+}
+
+void StackTable::prepare() {
+  if (depth_ == 0 || unwinder_.load(std::memory_order_acquire) != kNotLoaded) return;
+  if (t_in_unwinder || unwinder_unsafe_.load(std::memory_order_relaxed) || !enter_unwinder()) return;
+  call_on_unwind_stack(load_on_own_stack, this);
+  leave_unwinder();
+}
+
+void StackTable::load_on_own_stack(void* table) { static_cast<StackTable*>(table)->loaded(); }
+
 uint32_t StackTable::capture_now(TraceWriter& writer, ModuleMap& modules) {
   // A signal handler that interrupted this thread's unwind: libunwind's
   // per-thread state is in use. A fork child whose parent could not drain:
@@ -197,6 +226,10 @@ uint32_t StackTable::capture_now(TraceWriter& writer, ModuleMap& modules) {
 void StackTable::capture_on_own_stack(void* argument) {
   auto& capture = *static_cast<Capture*>(argument);
   StackTable& table = *capture.table;
+  if (!table.loaded()) {
+    if (table.unwinder_.load(std::memory_order_relaxed) != kUnavailable) table.omitted_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   void* frames[kMaxStackDepth + 16];
   int n = unwind(frames, table.depth_ + 16);
   // Cut the shim's own frames: the wrapper, the tracker, this function, the

@@ -17,6 +17,14 @@
 // Where it cannot unwind safely (a signal handler interrupting an unwind, no
 // free stack, a fork that did not drain), the event is recorded without a
 // stack and counted.
+//
+// libunwind is loaded when first needed, not at start-up: loading it and
+// its dependency costs a process image 0.3 ms, and most (a shell's
+// /bin/true) never take a stack. It is loaded at the first of: the first
+// stack; the first signal handler the program installs (before it is
+// installed: loading in a handler that interrupted malloc or the loader
+// would deadlock); the first thread it creates (while the process still has
+// one thread, so no lock of the program's can be held elsewhere).
 #pragma once
 
 #include <atomic>
@@ -48,9 +56,11 @@ class StackTable {
   // returns the stack id. A new stack first makes sure `modules` (if given)
   // covers its addresses.
   uint32_t intern(TraceWriter& writer, const uint64_t* ips, int depth, ModuleMap* modules = nullptr);
-  // Loads and initialises libunwind at start-up, not in the middle of the
-  // program; false (stacks off) when it cannot.
-  bool warm_up();
+  // Loads libunwind now if stacks are on and it is not loaded yet, where
+  // the program is about to make a later load unsafe (see above).
+  void prepare();
+  // Nothing is left for prepare() to do.
+  bool prepared() const { return depth_ == 0 || unwinder_.load(std::memory_order_acquire) != kNotLoaded; }
   // Stacks that could not be taken safely (see above).
   uint64_t omitted() const { return omitted_.load(std::memory_order_relaxed); }
 
@@ -70,6 +80,10 @@ class StackTable {
 
   uint32_t capture_now(TraceWriter& writer, ModuleMap& modules);
   static void capture_on_own_stack(void* capture);
+  static void load_on_own_stack(void* table);
+  // Whether libunwind is ready, loading it first if nobody has (inside
+  // enter_unwinder: a fork waits for the load).
+  bool loaded();
   bool enter_unwinder();
   void leave_unwinder();
   uint32_t write_stack(TraceWriter& writer, const uint64_t* ips, int depth);
@@ -85,6 +99,8 @@ class StackTable {
   bool fork_drained_ = true;
   std::atomic<bool> unwinder_unsafe_{false};  // a fork child whose parent did not drain
   std::atomic<uint64_t> omitted_{0};
+  enum Unwinder : int { kNotLoaded, kLoading, kReady, kUnavailable };
+  std::atomic<int> unwinder_{kNotLoaded};
   SiteTable* sites_ = nullptr;
 };
 

@@ -106,6 +106,11 @@ class Tracker {
   static constexpr uint64_t kRoomBeforeNewUser = 4 << 20;
   // A library was unloaded (dlclose).
   void on_dlclose();
+  // The program is about to start a thread or install a signal handler:
+  // from then on libunwind may not be loadable when a stack is first
+  // needed, so it is loaded now (stack_table.h).
+  void prepare_stacks() { stacks_.prepare(); }
+  bool stacks_prepared() const { return stacks_.prepared(); }
   // Records the sockets still open and the end of the process; idempotent.
   void on_exit(int status, trace::EndVia via);
 

@@ -110,7 +110,6 @@ bool Tracker::start(const Config& config) {
   fork_gate::set_rotation_handler([] { return tracker().rotate(); });
   if (!open_trace(trace::Origin::kStarted, 0, "")) return false;
   writer_.trim_previous_image(pid_);
-  if (config_.stack_depth > 0) stacks_.warm_up();
   modules_.scan(writer_);
   record_inherited_fds();
   active_.store(true, std::memory_order_release);

@@ -439,6 +439,57 @@ class HostilePatterns(IdentityTest):
     def test_sockets_in_program_constructor(self):
         self.same("state", "constructor_sockets")
 
+    # --- the unwinder's first load (first_stack.c) -----------------------------
+
+    def stack_of_leak(self, traced, fd):
+        """The function names of the stack that made leaked socket `fd`."""
+        for finding in findings(traced.report, "leaked-socket"):
+            if any(i["fd"] == fd for i in finding["instances"]):
+                return [frame["function"] for frame in finding["stack"]]
+        self.fail(f"no leaked-socket finding for fd {fd}: {json.dumps(traced.report['findings'])}")
+
+    def unwinder_moments(self, *args):
+        """A traced run of first_stack with FIRST_STACK_MAPS: whether libunwind
+        was mapped at each of the case's moments."""
+        with tempfile.TemporaryDirectory(prefix="connleak-first-stack-") as work:
+            maps = os.path.join(work, "maps")
+            traced = run_traced([program("first_stack"), *args], env={"FIRST_STACK_MAPS": maps}, timeout=TIMEOUT)
+            self.assertEqual(traced.returncode, 0, traced.stderr + "".join(traced.own_lines))
+            with open(maps) as f:
+                return dict(line.rstrip("\n").split(": ", 1) for line in f)
+
+    def test_first_stack_in_signal_handler_each_installer(self):
+        # The handler's socket is the process's first stack; libunwind is
+        # loaded when the handler is installed, before it can run (where
+        # loading could interrupt malloc or the loader), never at start-up.
+        for installer in ("sigaction", "signal", "bsd_signal", "sysv_signal", "ssignal", "sigset"):
+            with self.subTest(installer=installer):
+                _, traced = self.same("first_stack", "first_socket_in_handler", installer)
+                handler = "socket_in_siginfo_handler" if installer == "sigaction" else "socket_in_handler"
+                self.assertIn(handler, self.stack_of_leak(traced, 3))
+                self.assertEqual(self.unwinder_moments("first_socket_in_handler", installer),
+                                 {"at start": "not loaded", "handler installed": "loaded"})
+
+    def test_handler_installers_refused_as_natively(self):
+        self.same("first_stack", "handler_installers_refused")
+
+    def test_first_stack_in_new_thread(self):
+        for kind in ("pthread", "c11"):
+            with self.subTest(kind=kind):
+                _, traced = self.same("first_stack", "first_socket_in_thread", kind)
+                function = "socket_in_c11_thread" if kind == "c11" else "socket_in_pthread"
+                self.assertIn(function, self.stack_of_leak(traced, 3))
+                self.assertEqual(self.unwinder_moments("first_socket_in_thread", kind),
+                                 {"at start": "not loaded", "in the thread": "loaded"})
+
+    def test_dlerror_message_survives_shim_first_calls(self):
+        # The first socket loads libunwind and resolves wrappers (dl calls of
+        # the shim's) between the program's failed dlopen and its dlerror().
+        native, traced = self.same("first_stack", "dlerror_across_first_calls")
+        self.assertIn("after the first sockets: dlerror libconnleak-no-such-library.so", native.stdout)
+        self.assertEqual(self.unwinder_moments("dlerror_across_first_calls"),
+                         {"at start": "not loaded", "after the first sockets": "loaded"})
+
     def test_first_socket_under_ulimit_4(self):
         # Room for one socket only: whatever the shim needs at start must
         # not take it.

@@ -1,0 +1,101 @@
+// Interposed calls that let code of the program's run beside its main line:
+// threads and signal handlers. Before the first of either, libunwind is
+// loaded (stack_table.h): after it, a stack first needed in a handler that
+// interrupted malloc, or in a thread while another holds a lock of the
+// program's, could not load it safely. Each call then goes to libc
+// unchanged. Thread creation is also noted for fork children
+// (loaded_objects.h).
+//
+// Every libc entry point that installs a handler is here (sigvec exists
+// only for binaries linked against glibc before 2.21); a handler installed
+// with a raw rt_sigaction system call is not seen, and a first stack in it
+// loads libunwind in the handler (a known limit).
+#include <signal.h>
+#include <threads.h>
+
+#include "hook_support.h"
+#include "loaded_objects.h"
+#include "user_memory.h"
+
+using namespace connleak::shim;
+
+namespace {
+
+void prepare_stacks() {
+  if (!tracing()) return;
+  ErrnoKeeper keep;
+  tracker().prepare_stacks();
+}
+
+bool is_function(__sighandler_t handler) {
+  return handler != SIG_DFL && handler != SIG_IGN && handler != SIG_ERR && handler != SIG_HOLD;
+}
+
+void before_handler(__sighandler_t handler) {
+  if (!tracker().stacks_prepared() && is_function(handler)) prepare_stacks();
+}
+
+// An action the kernel would reject with EFAULT is not read here.
+void before_action(const struct sigaction* action) {
+  if (!action || tracker().stacks_prepared()) return;
+  if (readable(action, sizeof(action->sa_handler)) && is_function(action->sa_handler)) prepare_stacks();
+}
+
+void before_thread() {
+  if (!tracker().stacks_prepared()) prepare_stacks();
+  note_thread_created();
+}
+
+}  // namespace
+
+CONNLEAK_EXPORT int pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*start)(void*),
+                                   void* argument) {
+  before_thread();
+  return real::pthread_create()(thread, attributes, start, argument);
+}
+
+// glibc's thrd_create reaches pthread_create inside libc, unseen.
+CONNLEAK_EXPORT int thrd_create(thrd_t* thread, thrd_start_t start, void* argument) {
+  before_thread();
+  return real::thrd_create()(thread, start, argument);
+}
+
+CONNLEAK_EXPORT int sigaction(int number, const struct sigaction* action, struct sigaction* old) {
+  before_action(action);
+  return real::sigaction()(number, action, old);
+}
+
+CONNLEAK_EXPORT int __sigaction(int number, const struct sigaction* action, struct sigaction* old) {
+  before_action(action);
+  return real::__sigaction()(number, action, old);
+}
+
+CONNLEAK_EXPORT __sighandler_t signal(int number, __sighandler_t handler) {
+  before_handler(handler);
+  return real::signal()(number, handler);
+}
+
+CONNLEAK_EXPORT __sighandler_t bsd_signal(int number, __sighandler_t handler) {
+  before_handler(handler);
+  return real::bsd_signal()(number, handler);
+}
+
+CONNLEAK_EXPORT __sighandler_t ssignal(int number, __sighandler_t handler) {
+  before_handler(handler);
+  return real::ssignal()(number, handler);
+}
+
+CONNLEAK_EXPORT __sighandler_t sysv_signal(int number, __sighandler_t handler) {
+  before_handler(handler);
+  return real::sysv_signal()(number, handler);
+}
+
+CONNLEAK_EXPORT __sighandler_t __sysv_signal(int number, __sighandler_t handler) {
+  before_handler(handler);
+  return real::__sysv_signal()(number, handler);
+}
+
+CONNLEAK_EXPORT __sighandler_t sigset(int number, __sighandler_t disposition) {
+  before_handler(disposition);
+  return real::sigset()(number, disposition);
+}
