@@ -98,15 +98,21 @@ class FdTable {
   void mark_shared(int fd) {
     if (FdSlot* slot = tracked(fd)) slot->flags.fetch_or(kShared, std::memory_order_relaxed);
   }
-  // Before a fork: every tracked socket is the child's too.
-  void mark_all_shared() {
+  // Before a fork: every tracked socket is the child's too. Whether there
+  // was any.
+  bool mark_all_shared() {
+    bool any = false;
     int last = max_fd();
     for (int page = 0; page <= (last >> kPageBits); ++page) {
       FdSlot* slots = pages_[page].load(std::memory_order_acquire);
       if (!slots) continue;  // no fd of this range was ever tracked
-      for (int i = 0; i < (1 << kPageBits); ++i)
-        if (slots[i].flags.load(std::memory_order_relaxed) & kTracked) slots[i].flags.fetch_or(kShared, std::memory_order_relaxed);
+      for (int i = 0; i < (1 << kPageBits); ++i) {
+        if (!(slots[i].flags.load(std::memory_order_relaxed) & kTracked)) continue;
+        slots[i].flags.fetch_or(kShared, std::memory_order_relaxed);
+        any = true;
+      }
     }
+    return any;
   }
   // Calls `visit(fd, slot)` for every tracked socket, in fd order.
   template <class Visit>

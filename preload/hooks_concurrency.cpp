@@ -21,8 +21,10 @@ using namespace connleak::shim;
 
 namespace {
 
+// A fork child waiting for its first event (Tracker::waiting_child) loads
+// libunwind without making its trace.
 void prepare_stacks() {
-  if (!tracing()) return;
+  if (!tracker().waiting_child() && !tracing()) return;
   ErrnoKeeper keep;
   tracker().prepare_stacks();
 }
@@ -41,7 +43,10 @@ void before_action(const struct sigaction* action) {
   if (readable(action, sizeof(action->sa_handler)) && is_function(action->sa_handler)) prepare_stacks();
 }
 
+// A waiting fork child makes its trace before a second thread could race
+// it there.
 void before_thread() {
+  if (tracker().waiting_child()) tracing();
   if (!tracker().stacks_prepared()) prepare_stacks();
   note_thread_created();
 }

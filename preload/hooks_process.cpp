@@ -31,9 +31,23 @@ bool arguments_readable(const char* path, char* const* envp) {
   return readable_string(path) && (!envp || readable_strings(envp));
 }
 
+// A fork child still waiting for its first event (Tracker::waiting_child)
+// has nothing to record at exec; the next image is traced all the same.
+template <class Call>
+int exec_unrecorded(const char* path, char* const* envp, Call&& call, bool search_path) {
+  NextImageEnv next(envp);
+  {
+    ErrnoKeeper keep;
+    warn_if_untraceable(path, search_path);
+  }
+  return call(next.envp());
+}
+
 template <class Call>
 int exec_common(const char* path, char* const* envp, Call&& call, bool search_path = false) {
-  if (!tracing_started() || !arguments_readable(path, envp)) return call(envp);
+  bool waiting = !tracing_started() && tracker().waiting_child();
+  if ((!tracing_started() && !waiting) || !arguments_readable(path, envp)) return call(envp);
+  if (waiting) return exec_unrecorded(path, envp, call, search_path);
   NextImageEnv next(envp);
   {
     ErrnoKeeper keep;
@@ -49,7 +63,8 @@ int exec_common(const char* path, char* const* envp, Call&& call, bool search_pa
 
 template <class Spawn>
 int spawn_common(pid_t* pid, const char* path, char* const* envp, Spawn&& spawn, bool search_path = false) {
-  if (!tracing_started() || !arguments_readable(path, envp)) return spawn(pid, envp);
+  bool traced = tracing_started() || (tracker().waiting_child() && tracing());  // a waiting child records it
+  if (!traced || !arguments_readable(path, envp)) return spawn(pid, envp);
   NextImageEnv next(envp);
   {
     ErrnoKeeper keep;

@@ -46,6 +46,12 @@ class SessionTable {
   }
   // A fork child's sessions are its parent's: not counted at its sites.
   void forget_sites();
+  // No session is live (no table yet: no walk).
+  bool empty() const {
+    bool none = true;
+    for_each_live([&](const SessionSlot&) { none = false; });
+    return none;
+  }
 
  private:
   static constexpr int kProbes = 64;

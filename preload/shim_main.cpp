@@ -77,7 +77,10 @@ __attribute__((constructor)) void connleak_constructor() { start_once(); }
 }  // namespace
 
 bool start_tracing() {
-  return g_state.load(std::memory_order_acquire) == kIdle && start_once() && tracker().active();
+  int state = g_state.load(std::memory_order_acquire);
+  if (state == kIdle) return start_once() && tracker().active();
+  // A fork child's first event (Tracker::waiting_child).
+  return state == kStarted && tracker().waiting_child() && tracker().start_waiting_child();
 }
 
 }  // namespace connleak::shim

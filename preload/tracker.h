@@ -89,6 +89,12 @@ class Tracker {
   void before_fork();
   void after_fork_in_child();
   void after_fork_in_parent();
+  // A fork child that inherited nothing traced waits for its first event to
+  // make its trace (trace::kFlagLazyChild): a shell's children mostly exec at
+  // once, and a trace each would cost them more than the rest of tracing.
+  bool waiting_child() const { return child_trace_.load(std::memory_order_acquire) == kChildWaiting; }
+  // Its first event: makes the trace now; whether tracing.
+  bool start_waiting_child();
   // Before exec or posix_spawn: notes the sockets the next image may inherit.
   void before_handing_over();
   void on_exec(const char* path);
@@ -139,7 +145,12 @@ class Tracker {
   }
   void count_connection_of_owner(FdSlot* slot);
   void update_session(const void* handle, trace::SessionEventType type, const void* other, uint64_t ts);
-  bool open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace);
+  bool open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace,
+                  uint64_t started_mono_ns = 0, uint64_t started_real_ns = 0);
+  // `waited_in`: the parent's Fork record of a waiting child, told of a failure.
+  bool make_child_trace(uint64_t fork_offset, const char* parent_trace, trace::Fork* waited_in,
+                        uint64_t started_mono_ns, uint64_t started_real_ns);
+  void make_waiting_child_trace();
   void write_process_info();
   void record_inherited_fds();
   void record_fds_at_fork();
@@ -191,6 +202,15 @@ class Tracker {
   TraceWriter::Ref last_sites_ref_ = 0;
   uint32_t last_sites_count_ = 0;
   uint64_t last_checkpoint_ts_ = 0;
+  // A waiting fork child (waiting_child()): decided before the fork, so
+  // parent and child agree; the parent's Fork record and its mapping, kept
+  // until the child's trace is made.
+  enum ChildTrace : int { kChildTraceMade, kChildWaiting, kChildMaking };
+  std::atomic<int> child_trace_{kChildTraceMade};
+  bool next_child_may_wait_ = false;
+  trace::Fork* waiting_fork_ = nullptr;
+  uint64_t fork_mono_ns_ = 0;
+  uint64_t fork_real_ns_ = 0;
 };
 
 // The process-wide tracker behind the hooks: constant-initialised, so it is

@@ -9,8 +9,10 @@
 #include <sys/auxv.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "errno_keeper.h"
 #include "fork_gate.h"
 #include "loaded_objects.h"
 #include "real_functions.h"
@@ -116,7 +118,8 @@ bool Tracker::start(const Config& config) {
   return true;
 }
 
-bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace) {
+bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace,
+                         uint64_t started_mono_ns, uint64_t started_real_ns) {
   // A fork child's parent is the process it was forked from (pid_ still
   // holds that pid here), even if that one has exited by now and getppid()
   // already names a subreaper (a daemon's parent exits right after forking).
@@ -131,8 +134,8 @@ bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char*
   header.origin = uint32_t(origin);
   header.pid = pid_;
   header.ppid = parent;
-  header.start_mono_ns = now_ns(CLOCK_MONOTONIC);
-  header.start_real_ns = now_ns(CLOCK_REALTIME);
+  header.start_mono_ns = started_mono_ns ? started_mono_ns : now_ns(CLOCK_MONOTONIC);
+  header.start_real_ns = started_real_ns ? started_real_ns : now_ns(CLOCK_REALTIME);
   header.parent_fork_offset = fork_offset;
   strncpy(header.parent_trace, parent_trace, sizeof(header.parent_trace) - 1);
   header.stack_depth = uint32_t(config_.stack_depth);
@@ -160,13 +163,24 @@ void Tracker::write_process_info() {
 }
 
 void Tracker::before_fork() {
+  if (waiting_child()) start_waiting_child();  // a grandchild names this child's trace
   if (!active()) return;
   fork_gate::before_fork();
-  fds_.mark_all_shared();  // no fd call runs now: the table is still
+  bool holds_sockets = fds_.mark_all_shared();  // no fd call runs now: the table is still
   note_fork_prepare();
   stacks_.before_fork();
+  // Nothing a child would hold of its parent's: it may wait (waiting_child).
+  // (A bounded trace's waiting child copies its parent's records at its
+  // first event: records published before the fork, which the parent's
+  // rotations and trims leave in place, its mappings still reach.)
+  next_child_may_wait_ = !holds_sockets && sessions_.empty();
   t_pending_fork = writer_.reserve<trace::Fork>();
-  if (t_pending_fork) t_pending_fork->ts = now_ns();
+  if (!t_pending_fork) return;
+  t_pending_fork->ts = now_ns();
+  // Stored before the fork: after it, `error` is the child's to set.
+  t_pending_fork->child_pid = 0;
+  t_pending_fork->error = 0;
+  if (next_child_may_wait_) t_pending_fork->h.flags = trace::kFlagLazyChild;
 }
 
 void Tracker::after_fork_in_parent() {
@@ -175,36 +189,51 @@ void Tracker::after_fork_in_parent() {
   fork_gate::after_fork_in_parent();
   trace::Fork* record = t_pending_fork;
   t_pending_fork = nullptr;
-  if (!record) return;
   // The fork handlers do not learn the child's pid; the child's trace names
   // this record instead (FileHeader::parent_fork_offset).
-  record->child_pid = 0;
-  record->error = 0;
-  writer_.publish(record, trace::RecordType::kFork);
+  if (record) writer_.publish(record, trace::RecordType::kFork);
 }
 
 void Tracker::after_fork_in_child() {
-  // The child starts a trace of its own. It inherits the parent's fd table
-  // (its sockets are the child's too), stack ids and module list: the
-  // analyzer resolves those through the parent's trace, from the Fork record
-  // on.
   note_fork_child();
   stacks_.after_fork_in_child();
   fork_gate::after_fork_in_child();
   trace::Fork* record = t_pending_fork;
   t_pending_fork = nullptr;
-  uint64_t fork_offset = record ? writer_.offset_of(record) : 0;
-  char parent_trace[trace::kTraceNameMax];
-  memcpy(parent_trace, writer_.file_name(), sizeof(parent_trace));
-  // The parent's mapping stays until the inherited sockets' I/O counters
-  // have moved into the child's trace.
-  TraceWriter::Detached parent = writer_.detach();
   for (auto& lost : lost_) lost.store(0, std::memory_order_relaxed);
   ended_.store(false, std::memory_order_relaxed);
-  if (!open_trace(trace::Origin::kForked, fork_offset, parent_trace)) {
+  if (record && next_child_may_wait_ && !fork_gate::child_must_list_fds()) {
+    // Nothing is written until the first event; the parent's mapping stays
+    // (untouched but for the record's error) until then.
+    waiting_fork_ = record;
+    fork_mono_ns_ = now_ns(CLOCK_MONOTONIC);
+    fork_real_ns_ = now_ns(CLOCK_REALTIME);
+    active_.store(false, std::memory_order_release);
+    child_trace_.store(kChildWaiting, std::memory_order_release);
+    return;
+  }
+  char parent_trace[trace::kTraceNameMax];
+  memcpy(parent_trace, writer_.file_name(), sizeof(parent_trace));
+  make_child_trace(record ? writer_.offset_of(record) : 0, parent_trace, nullptr, 0, 0);
+}
+
+// The child starts a trace of its own. It inherits the parent's fd table
+// (its sockets are the child's too), stack ids and module list: the analyzer
+// resolves those through the parent's trace, from the Fork record on.
+bool Tracker::make_child_trace(uint64_t fork_offset, const char* parent_trace, trace::Fork* waited_in,
+                               uint64_t started_mono_ns, uint64_t started_real_ns) {
+  // The parent's mapping stays until the inherited sockets' I/O counters
+  // have moved into the child's trace.
+  ErrnoKeeper keep;
+  TraceWriter::Detached parent = writer_.detach();
+  errno = 0;
+  if (!open_trace(trace::Origin::kForked, fork_offset, parent_trace, started_mono_ns, started_real_ns)) {
+    // A waiting child says so where the analyzer looks for it: its parent's
+    // Fork record, through the mapping it still shares.
+    if (waited_in) __atomic_store_n(&waited_in->error, errno ? errno : EIO, __ATOMIC_RELAXED);
     active_.store(false, std::memory_order_release);
     TraceWriter::release(parent);
-    return;
+    return false;
   }
   // What the child holds is its parent's: not counted at the child's sites.
   sites_.reset_counts();
@@ -219,6 +248,37 @@ void Tracker::after_fork_in_child() {
   if (fork_gate::child_must_list_fds()) record_fds_at_fork();
   move_counters_into_child_trace();
   TraceWriter::release(parent);
+  active_.store(true, std::memory_order_release);
+  return true;
+}
+
+// One thread makes it; another that has an event meanwhile waits (a thread
+// not started through libc: pthread_create makes it first), a signal
+// handler that interrupted the making goes without.
+bool Tracker::start_waiting_child() {
+  static __attribute__((tls_model("initial-exec"))) thread_local bool making = false;
+  int state = kChildWaiting;
+  if (!making && child_trace_.compare_exchange_strong(state, kChildMaking, std::memory_order_acq_rel)) {
+    making = true;
+    make_waiting_child_trace();
+    making = false;
+    child_trace_.store(kChildTraceMade, std::memory_order_release);
+    return active();
+  }
+  for (int round = 0; round < 500 && !making && state == kChildMaking; ++round) {
+    timespec pause{0, 100 * 1000};
+    nanosleep(&pause, nullptr);
+    state = child_trace_.load(std::memory_order_acquire);
+  }
+  return active();
+}
+
+void Tracker::make_waiting_child_trace() {
+  char parent_trace[trace::kTraceNameMax];
+  memcpy(parent_trace, writer_.file_name(), sizeof(parent_trace));
+  trace::Fork* record = waiting_fork_;
+  waiting_fork_ = nullptr;
+  make_child_trace(writer_.offset_of(record), parent_trace, record, fork_mono_ns_, fork_real_ns_);
 }
 
 // The fork could not be exact (fork_gate.h): the sockets this child really
@@ -301,7 +361,7 @@ void Tracker::on_dlclose() {
 }
 
 void Tracker::on_exit(int status, trace::EndVia via) {
-  if (ended_.exchange(true)) return;
+  if (waiting_child() || ended_.exchange(true)) return;  // a waiting child has no trace to end
   // A vfork()ed child shares our memory and must not end the parent's trace.
   if (getpid() != pid_) return;
   uint64_t ts = now_ns();

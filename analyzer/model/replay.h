@@ -44,7 +44,7 @@ struct ForkRegistry {
   // (nullopt: it did not need to say, the Fork record is exact).
   std::map<ForkKey, std::optional<std::set<int>>> wanted;
   std::map<ForkKey, ForkState> captured;  // until the child is replayed
-  std::set<ForkKey> seen;                 // every Fork record
+  std::set<ForkKey> seen;                 // every Fork record that must have a child trace
   // Following traces as they grow (watch): a child's trace may appear after
   // its parent's Fork record was read, so every fork is captured.
   bool capture_every_fork = false;

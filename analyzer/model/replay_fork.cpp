@@ -29,9 +29,12 @@ ForkState Replay::capture() const {
 }
 
 void Replay::on_fork(const RecordView& r) {
-  note_time(r.as<trace::Fork>().ts);
+  const auto& fork = r.as<trace::Fork>();
+  note_time(fork.ts);
   ForkKey key{proc().trace, r.offset()};
-  forks_.seen.insert(key);
+  // A child that inherited nothing traced leaves a trace only if it had an
+  // event, or says it could not make one (trace::kFlagLazyChild).
+  if (!(fork.h.flags & trace::kFlagLazyChild) || fork.error != 0) forks_.seen.insert(key);
   auto wanted = forks_.wanted.find(key);
   if (wanted == forks_.wanted.end() && !forks_.capture_every_fork) return;  // no child trace names it
   // The parent's sockets are shared with the child from here on.

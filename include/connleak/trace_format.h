@@ -297,8 +297,13 @@ struct Fork {
   RecordHeader h;
   uint64_t ts;
   int32_t child_pid;  // 0: the fork handlers that write this do not learn it
-  int32_t error;
+  int32_t error;      // with kFlagLazyChild: set by a child that could not make its trace
 };
+// Fork: the child inherited nothing traced (no socket, no session) and makes
+// its trace at its first event, if it has one: a child that only execs or
+// exits leaves none. One that could not make it sets Fork::error (through
+// the mapping it shares with its parent).
+inline constexpr uint8_t kFlagLazyChild = 1;
 static_assert(sizeof(Fork) == 24);
 
 // The first record of a fork child whose parent had an fd-creating call

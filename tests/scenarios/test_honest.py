@@ -4,6 +4,7 @@ the run."""
 
 import json
 import os
+import re
 import subprocess
 import tempfile
 import unittest
@@ -55,6 +56,42 @@ class UntracedChild(ScenarioTest):
         self.assertEqual(parent["untraced_children"], 1, json.dumps(parent))
         self.assertIn("INCOMPLETE", run.stderr)
         self.assertIn("1 forked child left no trace", run.stderr)
+
+    def test_a_child_whose_trace_waited_and_failed_makes_the_report_incomplete(self):
+        # It inherited nothing traced, so it made its trace at its first
+        # event (its socket()), which the fd limit refused: the parent's
+        # Fork record says so.
+        native = subprocess.run([program("lazy_fork_children"), "no-fd"], capture_output=True, text=True, timeout=60)
+        run = connleak_run([program("lazy_fork_children"), "no-fd"])
+        self.assertEqual((run.returncode, run.stdout), (native.returncode, native.stdout))
+        self.assertIn("child socket -1", run.stdout)
+        [parent] = run.report["processes"]
+        self.assertEqual(parent["untraced_children"], 1, json.dumps(parent))
+        self.assertIn("INCOMPLETE", run.stderr)
+
+    def test_a_child_without_events_leaves_no_trace_and_is_not_missing(self):
+        run = connleak_run([program("lazy_fork_children")])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        children = {kind: int(pid) for pid, kind in re.findall(r"child (\d+) (\w+)", run.stdout)}
+        self.assertEqual(set(children), {"exits", "execs", "leaks", "inherits"}, run.stdout)
+        self.assertNotIn("INCOMPLETE", run.stderr)
+        processes = run.report["processes"]
+        for process in processes:
+            self.assertEqual(process["untraced_children"], 0, json.dumps(process))
+        [parent] = [p for p in processes if p["pid"] not in children.values()]
+        by_pid = {}
+        for process in processes:
+            by_pid.setdefault(process["pid"], []).append(process)
+        # The child that only exited made no trace; the one that exec'd is
+        # its /bin/true image alone, a child of the parent.
+        self.assertNotIn(children["exits"], by_pid)
+        [true_image] = by_pid[children["execs"]]
+        self.assertEqual(true_image["ppid"], parent["pid"], json.dumps(true_image))
+        self.assertEqual(len(by_pid[children["leaks"]]), 1)
+        self.assertEqual(len(by_pid[children["inherits"]]), 1)
+        [finding] = run.findings("leaked-socket")
+        self.assertEqual(finding["pids"], [children["leaks"]], json.dumps(finding))
+        self.assert_stack_top(finding, "leak_in_child", "lazy_fork_children.c", "leak_in_child")
 
     def test_every_traced_fork_child_is_accounted_for(self):
         run = connleak_run([program("fork_all_closed")])

@@ -1,0 +1,62 @@
+/* A parent that holds no socket forks children that inherit nothing traced,
+ * so each makes its trace only at its first event:
+ *   lazy_fork_children          one child only exits, one execs /bin/true,
+ *       one leaks a socket (leak_in_child). Each child prints its pid. The
+ *       parent then makes a socket of its own and forks once more: that
+ *       child inherits it and gets its trace at the fork.
+ *   lazy_fork_children no-fd    the only child lowers RLIMIT_NOFILE to 3
+ *       first: its socket() fails (EMFILE), and so does its trace. */
+#include <sys/resource.h>
+#include <sys/wait.h>
+
+#include "common.h"
+
+LEAK_SITE static int leak_in_child(void) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0); /* LEAK: leak_in_child */
+  LEAK_RETURN(fd);
+}
+
+static pid_t start_child(int kind) {
+  fflush(stdout);
+  pid_t pid = fork();
+  must(pid >= 0, "fork");
+  if (pid != 0) return pid;
+  printf("child %d %s\n", (int)getpid(), kind == 0 ? "exits" : kind == 1 ? "execs" : kind == 2 ? "leaks" : "inherits");
+  fflush(stdout);
+  if (kind == 1) {
+    execl("/bin/true", "true", (char *)NULL);
+    _exit(127);
+  }
+  if (kind == 2) leak_in_child();
+  _exit(0);
+}
+
+static void wait_all(void) {
+  int status;
+  while (wait(&status) > 0) must(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child status");
+}
+
+int main(int argc, char **argv) {
+  if (argc > 1 && strcmp(argv[1], "no-fd") == 0) {
+    fflush(stdout);
+    pid_t pid = fork();
+    must(pid >= 0, "fork");
+    if (pid == 0) {
+      struct rlimit limit = {3, 3};
+      must(setrlimit(RLIMIT_NOFILE, &limit) == 0, "setrlimit");
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      printf("child socket %d\n", fd);
+      fflush(stdout);
+      _exit(0);
+    }
+    wait_all();
+    return 0;
+  }
+  for (int kind = 0; kind < 3; ++kind) start_child(kind);
+  wait_all();
+  int own = socket(AF_INET, SOCK_STREAM, 0);
+  start_child(3);
+  wait_all();
+  close(own);
+  return 0;
+}
