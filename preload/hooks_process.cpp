@@ -215,11 +215,20 @@ CONNLEAK_EXPORT int waitid(idtype_t type, id_t id, siginfo_t* info, int options)
 // land in the parent's trace. POSIX lets vfork() be fork(); the shim does that.
 CONNLEAK_EXPORT pid_t vfork() { return fork(); }
 
-// Giving up a user: the trace takes its room first (before_user_change).
-static void before_user_change() {
-  if (!tracing_started()) return;
+// Giving up a user, or the file system root: a fork child still waiting for
+// its first event (Tracker::waiting_child) makes its trace while it still
+// can, and the trace takes its room (before_user_change).
+static void before_losing_access() {
+  if (!tracing_started() && !(tracker().waiting_child() && tracing())) return;
   ErrnoKeeper keep;
   tracker().before_user_change();
+}
+
+static void before_user_change() { before_losing_access(); }
+
+CONNLEAK_EXPORT int chroot(const char* path) {
+  before_losing_access();
+  return real::chroot()(path);
 }
 
 CONNLEAK_EXPORT int setuid(uid_t uid) {

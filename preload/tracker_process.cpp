@@ -173,7 +173,9 @@ void Tracker::before_fork() {
   // (A bounded trace's waiting child copies its parent's records at its
   // first event: records published before the fork, which the parent's
   // rotations and trims leave in place, its mappings still reach.)
-  next_child_may_wait_ = !holds_sockets && sessions_.empty();
+  // A relative output directory names another one after a chdir: such a
+  // child makes its trace at the fork.
+  next_child_may_wait_ = !holds_sockets && sessions_.empty() && config_.output_dir[0] == '/';
   t_pending_fork = writer_.reserve<trace::Fork>();
   if (!t_pending_fork) return;
   t_pending_fork->ts = now_ns();

@@ -69,6 +69,15 @@ class UntracedChild(ScenarioTest):
         self.assertEqual(parent["untraced_children"], 1, json.dumps(parent))
         self.assertIn("INCOMPLETE", run.stderr)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to change user")
+    def test_a_waiting_child_makes_its_trace_before_it_changes_user(self):
+        run = connleak_run([program("lazy_fork_children"), "setuid"])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        child = int(re.search(r"child (\d+) leaks as nobody", run.stdout).group(1))
+        self.assertNotIn("INCOMPLETE", run.stderr)
+        [finding] = run.findings("leaked-socket")
+        self.assertEqual(finding["pids"], [child], json.dumps(finding))
+
     def test_a_child_without_events_leaves_no_trace_and_is_not_missing(self):
         run = connleak_run([program("lazy_fork_children")])
         self.assertEqual(run.returncode, 0, run.stderr)

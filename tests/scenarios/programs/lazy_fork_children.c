@@ -5,7 +5,10 @@
  *       parent then makes a socket of its own and forks once more: that
  *       child inherits it and gets its trace at the fork.
  *   lazy_fork_children no-fd    the only child lowers RLIMIT_NOFILE to 3
- *       first: its socket() fails (EMFILE), and so does its trace. */
+ *       first: its socket() fails (EMFILE), and so does its trace.
+ *   lazy_fork_children setuid   (as root) the only child becomes nobody,
+ *       who may not write the trace directory, then leaks a socket: its
+ *       trace is made before the user changes. */
 #include <sys/resource.h>
 #include <sys/wait.h>
 
@@ -47,6 +50,20 @@ int main(int argc, char **argv) {
       int fd = socket(AF_INET, SOCK_STREAM, 0);
       printf("child socket %d\n", fd);
       fflush(stdout);
+      _exit(0);
+    }
+    wait_all();
+    return 0;
+  }
+  if (argc > 1 && strcmp(argv[1], "setuid") == 0) {
+    fflush(stdout);
+    pid_t pid = fork();
+    must(pid >= 0, "fork");
+    if (pid == 0) {
+      must(setuid(65534) == 0, "setuid");
+      printf("child %d leaks as nobody\n", (int)getpid());
+      fflush(stdout);
+      leak_in_child();
       _exit(0);
     }
     wait_all();
