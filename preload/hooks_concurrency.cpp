@@ -65,42 +65,24 @@ CONNLEAK_EXPORT int thrd_create(thrd_t* thread, thrd_start_t start, void* argume
   return real::thrd_create()(thread, start, argument);
 }
 
-CONNLEAK_EXPORT int sigaction(int number, const struct sigaction* action, struct sigaction* old) {
-  before_action(action);
-  return real::sigaction()(number, action, old);
-}
+// sigaction and libc's other name for it.
+#define CONNLEAK_ACTION_INSTALLER(name)                                                    \
+  CONNLEAK_EXPORT int name(int number, const struct sigaction* action, struct sigaction* old) { \
+    before_action(action);                                                                 \
+    return real::name()(number, action, old);                                              \
+  }
+CONNLEAK_ACTION_INSTALLER(sigaction)
+CONNLEAK_ACTION_INSTALLER(__sigaction)
 
-CONNLEAK_EXPORT int __sigaction(int number, const struct sigaction* action, struct sigaction* old) {
-  before_action(action);
-  return real::__sigaction()(number, action, old);
-}
-
-CONNLEAK_EXPORT __sighandler_t signal(int number, __sighandler_t handler) {
-  before_handler(handler);
-  return real::signal()(number, handler);
-}
-
-CONNLEAK_EXPORT __sighandler_t bsd_signal(int number, __sighandler_t handler) {
-  before_handler(handler);
-  return real::bsd_signal()(number, handler);
-}
-
-CONNLEAK_EXPORT __sighandler_t ssignal(int number, __sighandler_t handler) {
-  before_handler(handler);
-  return real::ssignal()(number, handler);
-}
-
-CONNLEAK_EXPORT __sighandler_t sysv_signal(int number, __sighandler_t handler) {
-  before_handler(handler);
-  return real::sysv_signal()(number, handler);
-}
-
-CONNLEAK_EXPORT __sighandler_t __sysv_signal(int number, __sighandler_t handler) {
-  before_handler(handler);
-  return real::__sysv_signal()(number, handler);
-}
-
-CONNLEAK_EXPORT __sighandler_t sigset(int number, __sighandler_t disposition) {
-  before_handler(disposition);
-  return real::sigset()(number, disposition);
-}
+// signal and the others of its shape (BSD, System V and SVID semantics).
+#define CONNLEAK_HANDLER_INSTALLER(name)                                  \
+  CONNLEAK_EXPORT __sighandler_t name(int number, __sighandler_t handler) { \
+    before_handler(handler);                                              \
+    return real::name()(number, handler);                                 \
+  }
+CONNLEAK_HANDLER_INSTALLER(signal)
+CONNLEAK_HANDLER_INSTALLER(bsd_signal)
+CONNLEAK_HANDLER_INSTALLER(ssignal)
+CONNLEAK_HANDLER_INSTALLER(sysv_signal)
+CONNLEAK_HANDLER_INSTALLER(__sysv_signal)
+CONNLEAK_HANDLER_INSTALLER(sigset)
