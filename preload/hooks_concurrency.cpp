@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <threads.h>
 
+#include <atomic>
+
 #include "hook_support.h"
 #include "loaded_objects.h"
 #include "user_memory.h"
@@ -29,16 +31,37 @@ void prepare_stacks() {
   tracker().prepare_stacks();
 }
 
+// The first installer call finds them all: a handler may call another one
+// (signal(sig, SIG_DFL) in a SIGSEGV handler installed with sigaction),
+// whose first-call look-up (dlsym, which may allocate) must not run there.
+std::atomic<bool> g_installers_found{false};
+
+void find_installers() {
+  if (g_installers_found.load(std::memory_order_acquire)) return;
+  ErrnoKeeper keep;
+  real::sigaction();
+  real::__sigaction();
+  real::signal();
+  real::bsd_signal();
+  real::ssignal();
+  real::sysv_signal();
+  real::__sysv_signal();
+  real::sigset();
+  g_installers_found.store(true, std::memory_order_release);
+}
+
 bool is_function(__sighandler_t handler) {
   return handler != SIG_DFL && handler != SIG_IGN && handler != SIG_ERR && handler != SIG_HOLD;
 }
 
 void before_handler(__sighandler_t handler) {
+  find_installers();
   if (!tracker().stacks_prepared() && is_function(handler)) prepare_stacks();
 }
 
 // An action the kernel would reject with EFAULT is not read here.
 void before_action(const struct sigaction* action) {
+  find_installers();
   if (!action || tracker().stacks_prepared()) return;
   if (readable(action, sizeof(action->sa_handler)) && is_function(action->sa_handler)) prepare_stacks();
 }

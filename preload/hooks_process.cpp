@@ -8,7 +8,10 @@
 #include <dlfcn.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -215,20 +218,79 @@ CONNLEAK_EXPORT int waitid(idtype_t type, id_t id, siginfo_t* info, int options)
 // land in the parent's trace. POSIX lets vfork() be fork(); the shim does that.
 CONNLEAK_EXPORT pid_t vfork() { return fork(); }
 
-// Giving up a user, or the file system root: a fork child still waiting for
-// its first event (Tracker::waiting_child) makes its trace while it still
-// can, and the trace takes its room (before_user_change).
-static void before_losing_access() {
-  if (!tracing_started() && !(tracker().waiting_child() && tracing())) return;
+// Before the process may lose what making its trace needs: a fork child
+// still waiting for its first event (Tracker::waiting_child) makes it while
+// it still can. True when tracing.
+static bool before_losing_access() {
+  if (tracing_started()) return true;
+  if (!tracker().waiting_child()) return false;
+  ErrnoKeeper keep;
+  return tracing();
+}
+
+// Giving up a user, or the file system root: besides, the trace takes the
+// room it may not be able to take later (Tracker::before_user_change).
+static void before_user_change() {
+  if (!before_losing_access()) return;
   ErrnoKeeper keep;
   tracker().before_user_change();
 }
 
-static void before_user_change() { before_losing_access(); }
-
 CONNLEAK_EXPORT int chroot(const char* path) {
-  before_losing_access();
+  before_user_change();
   return real::chroot()(path);
+}
+
+// The other ways a process takes away what making its trace needs (a file
+// in the output directory, an fd, room to map it): a seccomp filter, fewer
+// privileges, lower limits, other namespaces. (A filter installed with the
+// seccomp system call itself is not seen; libseccomp sets no_new_privs
+// through prctl first, unless running as root.)
+CONNLEAK_EXPORT int prctl(int option, ...) {
+  va_list args;
+  va_start(args, option);
+  unsigned long a2 = va_arg(args, unsigned long), a3 = va_arg(args, unsigned long);
+  unsigned long a4 = va_arg(args, unsigned long), a5 = va_arg(args, unsigned long);
+  va_end(args);
+  if (option == PR_SET_SECCOMP || option == PR_SET_NO_NEW_PRIVS || option == PR_CAPBSET_DROP ||
+      option == PR_SET_SECUREBITS)
+    before_losing_access();
+  return real::prctl()(option, a2, a3, a4, a5);
+}
+
+static bool limits_tracing(int resource) {
+  return resource == RLIMIT_NOFILE || resource == RLIMIT_FSIZE || resource == RLIMIT_AS;
+}
+
+CONNLEAK_EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit* limit) {
+  if (limits_tracing(resource)) before_losing_access();
+  return real::setrlimit()(resource, limit);
+}
+
+CONNLEAK_EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64* limit) {
+  if (limits_tracing(resource)) before_losing_access();
+  return real::setrlimit64()(resource, limit);
+}
+
+CONNLEAK_EXPORT int prlimit(pid_t pid, __rlimit_resource resource, const struct rlimit* limit, struct rlimit* old) {
+  if (limit && (pid == 0 || pid == getpid()) && limits_tracing(resource)) before_losing_access();
+  return real::prlimit()(pid, resource, limit, old);
+}
+
+CONNLEAK_EXPORT int prlimit64(pid_t pid, __rlimit_resource resource, const struct rlimit64* limit,
+                              struct rlimit64* old) {
+  if (limit && (pid == 0 || pid == getpid()) && limits_tracing(resource)) before_losing_access();
+  return real::prlimit64()(pid, resource, limit, old);
+}
+
+CONNLEAK_EXPORT int unshare(int flags) {
+  before_losing_access();
+  return real::unshare()(flags);
+}
+
+CONNLEAK_EXPORT int setns(int fd, int type) {
+  before_losing_access();
+  return real::setns()(fd, type);
 }
 
 CONNLEAK_EXPORT int setuid(uid_t uid) {
@@ -272,7 +334,9 @@ CONNLEAK_EXPORT int dl_iterate_phdr(int (*visit)(dl_phdr_info*, size_t, void*), 
 
 CONNLEAK_EXPORT int dlclose(void* handle) {
   int result = real::dlclose()(handle);
-  if (result == 0 && tracing_started()) {
+  // A waiting fork child (Tracker::waiting_child) forgets too: the library
+  // may come back at another address.
+  if (result == 0 && (tracing_started() || tracker().waiting_child())) {
     ErrnoKeeper keep;
     tracker().on_dlclose();
   }

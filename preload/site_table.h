@@ -53,6 +53,12 @@ class SiteTable {
   uint32_t end() const { return end_.load(std::memory_order_acquire); }
   // A fork child starts counting its own.
   void reset_counts();
+  // A fork child whose parent's records it may no longer reach: no site
+  // points at a Stack record of the parent's.
+  void forget_stacks() {
+    for (uint32_t id = 0; id < end(); ++id)
+      if (SiteEntry* e = entry(id)) e->stack_ref.store(0, std::memory_order_relaxed);
+  }
 
  private:
   SiteEntry* make_page(uint32_t page_index) {

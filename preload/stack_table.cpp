@@ -115,7 +115,6 @@ constexpr int kWaitRounds = 500;  // x 100 us
 bool load_and_initialise() {
   ErrnoKeeper keep_errno;
   DlErrorKeeper keep_dlerror;
-  t_in_unwinder = true;  // a pipe asked for now is libunwind's; a handler's event takes no stack
   bool ok = load_libunwind();
   if (!ok) {
     warn("cannot load libunwind (%s); events are recorded without stacks", connleak::real::dlerror()());
@@ -134,7 +133,6 @@ bool load_and_initialise() {
     // (initialised) structure: reads go through the check above from now on.
     reinterpret_cast<unw_accessors_t*>(*g_libunwind.local_addr_space)->access_mem = access_memory;
   }
-  t_in_unwinder = false;
   return ok;
 }
 
@@ -186,9 +184,16 @@ void StackTable::leave_unwinder() { unwinding_.fetch_sub(1, std::memory_order_se
 
 bool StackTable::loaded() {
   int state = unwinder_.load(std::memory_order_acquire);
-  if (state == kNotLoaded && loader_usable() && unwinder_.compare_exchange_strong(state, kLoading)) {
-    state = load_and_initialise() ? kReady : kUnavailable;
-    unwinder_.store(state, std::memory_order_release);
+  if (state == kNotLoaded && loader_usable()) {
+    // From before the claim: a pipe asked for while loading is libunwind's,
+    // and a signal handler's event meanwhile takes no stack (it cannot wait
+    // for its own thread's load).
+    t_in_unwinder = true;
+    if (unwinder_.compare_exchange_strong(state, kLoading)) {
+      state = load_and_initialise() ? kReady : kUnavailable;
+      unwinder_.store(state, std::memory_order_release);
+    }
+    t_in_unwinder = false;
   }
   // Another thread is loading it (a fraction of a millisecond).
   for (int round = 0; state == kLoading && round < kWaitRounds; ++round) {

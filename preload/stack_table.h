@@ -64,6 +64,11 @@ class StackTable {
   // Stacks that could not be taken safely (see above).
   uint64_t omitted() const { return omitted_.load(std::memory_order_relaxed); }
 
+  // A fork child whose parent's records it may no longer reach: every stack
+  // it takes is written again, into its own trace (the old table is left
+  // mapped: nothing else runs in such a child yet).
+  void forget_written() { slots_.store(nullptr, std::memory_order_release); }
+
   // fork() handlers: the prepare handler drains running unwinds.
   void before_fork();
   void after_fork_in_parent();

@@ -146,10 +146,10 @@ class Tracker {
   void count_connection_of_owner(FdSlot* slot);
   void update_session(const void* handle, trace::SessionEventType type, const void* other, uint64_t ts);
   bool open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace,
-                  uint64_t started_mono_ns = 0, uint64_t started_real_ns = 0);
+                  uint64_t started_mono_ns = 0, uint64_t started_real_ns = 0, uint32_t header_flags = 0);
   // `waited_in`: the parent's Fork record of a waiting child, told of a failure.
   bool make_child_trace(uint64_t fork_offset, const char* parent_trace, trace::Fork* waited_in,
-                        uint64_t started_mono_ns, uint64_t started_real_ns);
+                        uint64_t started_mono_ns, uint64_t started_real_ns, uint32_t header_flags);
   void make_waiting_child_trace();
   void write_process_info();
   void record_inherited_fds();

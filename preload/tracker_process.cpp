@@ -19,6 +19,7 @@
 #include "record_helpers.h"
 #include "shim_log.h"
 #include "tracker.h"
+#include "user_memory.h"
 
 namespace connleak::shim {
 namespace {
@@ -119,7 +120,7 @@ bool Tracker::start(const Config& config) {
 }
 
 bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char* parent_trace,
-                         uint64_t started_mono_ns, uint64_t started_real_ns) {
+                         uint64_t started_mono_ns, uint64_t started_real_ns, uint32_t header_flags) {
   // A fork child's parent is the process it was forked from (pid_ still
   // holds that pid here), even if that one has exited by now and getppid()
   // already names a subreaper (a daemon's parent exits right after forking).
@@ -139,6 +140,7 @@ bool Tracker::open_trace(trace::Origin origin, uint64_t fork_offset, const char*
   header.parent_fork_offset = fork_offset;
   strncpy(header.parent_trace, parent_trace, sizeof(header.parent_trace) - 1);
   header.stack_depth = uint32_t(config_.stack_depth);
+  header.header_flags = header_flags;
   if (!writer_.create(config_.output_dir, pid_, header, config_.max_trace_size)) return false;
   write_process_info();
   return true;
@@ -208,6 +210,7 @@ void Tracker::after_fork_in_child() {
     // Nothing is written until the first event; the parent's mapping stays
     // (untouched but for the record's error) until then.
     waiting_fork_ = record;
+    __atomic_store_n(&record->child_pid, int32_t(getpid()), __ATOMIC_RELAXED);  // for the process tree
     fork_mono_ns_ = now_ns(CLOCK_MONOTONIC);
     fork_real_ns_ = now_ns(CLOCK_REALTIME);
     active_.store(false, std::memory_order_release);
@@ -216,23 +219,29 @@ void Tracker::after_fork_in_child() {
   }
   char parent_trace[trace::kTraceNameMax];
   memcpy(parent_trace, writer_.file_name(), sizeof(parent_trace));
-  make_child_trace(record ? writer_.offset_of(record) : 0, parent_trace, nullptr, 0, 0);
+  // The parent said this child may leave no trace; it makes one now after
+  // all (it must list its fds), so its record is an ordinary fork's.
+  if (record && next_child_may_wait_) __atomic_and_fetch(&record->h.flags, uint8_t(~trace::kFlagLazyChild), __ATOMIC_RELAXED);
+  make_child_trace(record ? writer_.offset_of(record) : 0, parent_trace, nullptr, 0, 0, 0);
 }
 
 // The child starts a trace of its own. It inherits the parent's fd table
 // (its sockets are the child's too), stack ids and module list: the analyzer
 // resolves those through the parent's trace, from the Fork record on.
 bool Tracker::make_child_trace(uint64_t fork_offset, const char* parent_trace, trace::Fork* waited_in,
-                               uint64_t started_mono_ns, uint64_t started_real_ns) {
+                               uint64_t started_mono_ns, uint64_t started_real_ns, uint32_t header_flags) {
   // The parent's mapping stays until the inherited sockets' I/O counters
   // have moved into the child's trace.
   ErrnoKeeper keep;
   TraceWriter::Detached parent = writer_.detach();
   errno = 0;
-  if (!open_trace(trace::Origin::kForked, fork_offset, parent_trace, started_mono_ns, started_real_ns)) {
-    // A waiting child says so where the analyzer looks for it: its parent's
-    // Fork record, through the mapping it still shares.
-    if (waited_in) __atomic_store_n(&waited_in->error, errno ? errno : EIO, __ATOMIC_RELAXED);
+  if (!open_trace(trace::Origin::kForked, fork_offset, parent_trace, started_mono_ns, started_real_ns, header_flags)) {
+    // A child its parent said may leave no trace says so where the
+    // analyzer looks: its parent's Fork record, through the mapping it still
+    // shares, unless the parent's bounded trace dropped that segment since
+    // (truncated: the page is gone, and the record with it).
+    if (waited_in && readable(&waited_in->error, sizeof(waited_in->error)))
+      __atomic_store_n(&waited_in->error, errno ? errno : EIO, __ATOMIC_RELAXED);
     active_.store(false, std::memory_order_release);
     TraceWriter::release(parent);
     return false;
@@ -280,7 +289,20 @@ void Tracker::make_waiting_child_trace() {
   memcpy(parent_trace, writer_.file_name(), sizeof(parent_trace));
   trace::Fork* record = waiting_fork_;
   waiting_fork_ = nullptr;
-  make_child_trace(writer_.offset_of(record), parent_trace, record, fork_mono_ns_, fork_real_ns_);
+  // A bounded parent may have dropped the segment the child's inherited
+  // references point into (its first segment is cut to its header then):
+  // the child copies nothing of its parent's, and records its own modules
+  // and stacks instead.
+  if (writer_.bounded()) {
+    modules_.forget();
+    sites_.forget_stacks();
+    stacks_.forget_written();
+  }
+  if (make_child_trace(writer_.offset_of(record), parent_trace, record, fork_mono_ns_, fork_real_ns_,
+                       trace::kHeaderEmptyFork) &&
+      writer_.bounded()) {
+    modules_.scan(writer_);
+  }
 }
 
 // The fork could not be exact (fork_gate.h): the sockets this child really

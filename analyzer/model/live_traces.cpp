@@ -24,6 +24,7 @@ std::vector<std::string> LiveTraces::take_warnings() {
 // until its parent's trace has been read that far (or cannot be).
 bool LiveTraces::parent_ready(const GrowingTrace& trace, const std::set<std::string>& pending) const {
   if (trace.header().origin != uint32_t(trace::Origin::kForked)) return true;
+  if (trace.header().header_flags & trace::kHeaderEmptyFork) return true;  // nothing to inherit
   std::string parent = detail::parent_name(trace.header());
   if (pending.count(parent)) return false;
   auto followed = process_of_trace_.find(parent);
@@ -41,7 +42,10 @@ void LiveTraces::follow(std::unique_ptr<GrowingTrace> trace) {
     std::string parent = detail::parent_name(trace->header());
     auto parent_process = process_of_trace_.find(parent);
     auto state = forks_.captured.find({parent, trace->header().parent_fork_offset});
-    if (parent_process != process_of_trace_.end() && state != forks_.captured.end()) {
+    bool empty = trace->header().header_flags & trace::kHeaderEmptyFork;
+    if (parent_process != process_of_trace_.end() && empty) {
+      model_.processes.back().parent = parent_process->second;
+    } else if (parent_process != process_of_trace_.end() && state != forks_.captured.end()) {
       model_.processes.back().parent = parent_process->second;
       replay->inherit(std::move(state->second));
       forks_.captured.erase(state);

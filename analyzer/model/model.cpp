@@ -273,7 +273,7 @@ void start_fork_child(Model& model, const TraceImage& image, Replay& replay, For
   if (state != forks.captured.end()) {
     replay.inherit(std::move(state->second));
     forks.captured.erase(state);
-  } else if (!has_fork_checkpoint(trace)) {
+  } else if (!(trace.header().header_flags & trace::kHeaderEmptyFork) && !has_fork_checkpoint(trace)) {
     model.warnings.push_back(trace.name() + ": its parent's trace " + parent +
                              " is missing; sockets it inherited are not known");
   }

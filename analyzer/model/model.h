@@ -188,6 +188,14 @@ struct BadCloseEvent {
 };
 
 // A child reaped by a traced parent, as the wait family saw it.
+// A fork whose child inherited nothing traced (trace::kFlagLazyChild): the
+// child may have left no trace, only its exec'd images (by pid, after `at`).
+struct LazyFork {
+  int parent = -1;  // process index
+  int child_pid = 0;
+  uint64_t at = 0;  // the fork, CLOCK_MONOTONIC
+};
+
 struct ReapedChild {
   int reaper = -1;  // process index
   int pid = 0;
@@ -233,6 +241,7 @@ struct Model {
   std::vector<Handover> handovers;
   std::vector<BadCloseEvent> bad_closes;
   std::vector<ReapedChild> reaped;
+  std::vector<LazyFork> lazy_forks;
   std::vector<std::string> warnings;
 
   // The frames of a stack, innermost first; empty when unknown.

@@ -33,10 +33,13 @@ void Replay::on_fork(const RecordView& r) {
   note_time(fork.ts);
   ForkKey key{proc().trace, r.offset()};
   // A child that inherited nothing traced leaves a trace only if it had an
-  // event, or says it could not make one (trace::kFlagLazyChild).
-  if (!(fork.h.flags & trace::kFlagLazyChild) || fork.error != 0) forks_.seen.insert(key);
+  // event, or says it could not make one (trace::kFlagLazyChild); it
+  // starts from an empty state (trace::kHeaderEmptyFork), nothing to keep.
+  bool lazy = fork.h.flags & trace::kFlagLazyChild;
+  if (!lazy || fork.error != 0) forks_.seen.insert(key);
+  if (lazy && fork.child_pid > 0) model_.lazy_forks.push_back({process_, fork.child_pid, fork.ts});
   auto wanted = forks_.wanted.find(key);
-  if (wanted == forks_.wanted.end() && !forks_.capture_every_fork) return;  // no child trace names it
+  if (wanted == forks_.wanted.end() && (!forks_.capture_every_fork || lazy)) return;  // no child trace needs it
   // The parent's sockets are shared with the child from here on.
   for (const auto& [fd, ref] : fds_) sock(ref.socket).shared = true;
   ForkState& state = forks_.captured[key] = capture();

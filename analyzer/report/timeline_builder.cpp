@@ -29,6 +29,15 @@ class StackTable {
   std::map<std::string, int> by_key_;
 };
 
+// The fork of `p`'s pid whose child made no trace (Model::lazy_forks): the
+// latest before `p` started; nullptr if none.
+const LazyFork* lazy_fork_of(const Model& model, const ProcessLife& p) {
+  const LazyFork* found = nullptr;
+  for (const LazyFork& f : model.lazy_forks)
+    if (f.child_pid == p.pid && f.at <= p.start_mono_ns && (!found || f.at > found->at)) found = &f;
+  return found;
+}
+
 // Where an image sits in the process tree: under its fork parent, under the
 // image it was exec'd from, or under the traced image of its parent pid that
 // was running when it started (a posix_spawn()ed or untraced-fork child).
@@ -50,7 +59,13 @@ void link_process_tree(const Model& model, Timeline& timeline) {
       if (q.pid == p.pid && q.end == ProcessEnd::kExec && later(exec_from)) exec_from = int(j);
       if (q.pid == p.ppid && q.end_mono_ns >= p.start_mono_ns && later(spawned_by)) spawned_by = int(j);
     }
-    if (exec_from >= 0) {
+    // The first image of a fork child that made no trace: under its forker,
+    // unless an image of the pid exec'd since the fork (that one is its own).
+    const LazyFork* fork = lazy_fork_of(model, p);
+    if (fork && (exec_from < 0 || model.processes[size_t(exec_from)].start_mono_ns < fork->at)) {
+      t.parent = fork->parent;
+      t.origin = "fork";
+    } else if (exec_from >= 0) {
       t.parent = exec_from;
       t.origin = "exec";
     } else if (spawned_by >= 0) {

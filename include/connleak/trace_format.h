@@ -59,7 +59,7 @@ struct FileHeader {
   uint64_t parent_fork_offset;
   char parent_trace[kTraceNameMax];
   uint32_t stack_depth;  // configured maximum frames per stack
-  uint32_t reserved0;
+  uint32_t header_flags;  // kHeader* (zero in older traces)
   // Non-zero when the trace could not grow: the end-of-process records were
   // written at this offset, in space kept back for them. A reader that meets
   // the end of the data before it goes on from here. (Zero in older traces.)
@@ -82,6 +82,11 @@ struct FileHeader {
   uint32_t reserved;
 };
 static_assert(sizeof(FileHeader) == 160);
+
+// Origin::kForked: a child that inherited nothing traced and made its trace
+// at its first event (its Fork record has kFlagLazyChild): it starts from
+// an empty state, whatever its parent's trace still holds.
+inline constexpr uint32_t kHeaderEmptyFork = 1;
 
 inline constexpr uint32_t kSegmentBounded = 1;  // written in bounded mode
 // Segment 0 after its records were dropped: only the header stays, so the
@@ -301,8 +306,9 @@ struct Fork {
 };
 // Fork: the child inherited nothing traced (no socket, no session) and makes
 // its trace at its first event, if it has one: a child that only execs or
-// exits leaves none. One that could not make it sets Fork::error (through
-// the mapping it shares with its parent).
+// exits leaves none. One that could not make it sets Fork::error, and sets
+// child_pid at the fork (through the mapping it shares with its parent); one
+// that made its trace at the fork after all clears this flag.
 inline constexpr uint8_t kFlagLazyChild = 1;
 static_assert(sizeof(Fork) == 24);
 

@@ -69,6 +69,13 @@ class UntracedChild(ScenarioTest):
         self.assertEqual(parent["untraced_children"], 1, json.dumps(parent))
         self.assertIn("INCOMPLETE", run.stderr)
 
+    def test_a_waiting_child_makes_its_trace_before_it_lowers_its_fd_limit(self):
+        run = connleak_run([program("lazy_fork_children"), "rlimit"])
+        self.assertEqual(run.returncode, 0, run.stderr)
+        child = int(re.search(r"child (\d+) socket -1", run.stdout).group(1))
+        self.assertNotIn("INCOMPLETE", run.stderr)
+        self.assertIn(child, [p["pid"] for p in run.report["processes"]])
+
     @unittest.skipUnless(os.geteuid() == 0, "needs root to change user")
     def test_a_waiting_child_makes_its_trace_before_it_changes_user(self):
         run = connleak_run([program("lazy_fork_children"), "setuid"])

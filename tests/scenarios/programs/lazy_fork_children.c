@@ -4,8 +4,12 @@
  *       one leaks a socket (leak_in_child). Each child prints its pid. The
  *       parent then makes a socket of its own and forks once more: that
  *       child inherits it and gets its trace at the fork.
- *   lazy_fork_children no-fd    the only child lowers RLIMIT_NOFILE to 3
- *       first: its socket() fails (EMFILE), and so does its trace.
+ *   lazy_fork_children no-fd    the parent lowers RLIMIT_NOFILE to 16; the
+ *       only child fills its fd table first: its socket() fails (EMFILE), and
+ *       so does its trace.
+ *   lazy_fork_children rlimit   the only child lowers its RLIMIT_NOFILE to
+ *       3, then makes a socket (which fails): its trace is made before the
+ *       limit.
  *   lazy_fork_children setuid   (as root) the only child becomes nobody,
  *       who may not write the trace directory, then leaks a socket: its
  *       trace is made before the user changes. */
@@ -41,14 +45,30 @@ static void wait_all(void) {
 
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "no-fd") == 0) {
+    struct rlimit limit = {16, 16};
+    must(setrlimit(RLIMIT_NOFILE, &limit) == 0, "setrlimit");
+    fflush(stdout);
+    pid_t pid = fork();
+    must(pid >= 0, "fork");
+    if (pid == 0) {
+      while (dup(0) >= 0) {
+      }
+      int fd = socket(AF_INET, SOCK_STREAM, 0);
+      printf("child socket %d\n", fd);
+      fflush(stdout);
+      _exit(0);
+    }
+    wait_all();
+    return 0;
+  }
+  if (argc > 1 && strcmp(argv[1], "rlimit") == 0) {
     fflush(stdout);
     pid_t pid = fork();
     must(pid >= 0, "fork");
     if (pid == 0) {
       struct rlimit limit = {3, 3};
       must(setrlimit(RLIMIT_NOFILE, &limit) == 0, "setrlimit");
-      int fd = socket(AF_INET, SOCK_STREAM, 0);
-      printf("child socket %d\n", fd);
+      printf("child %d socket %d\n", (int)getpid(), socket(AF_INET, SOCK_STREAM, 0));
       fflush(stdout);
       _exit(0);
     }
