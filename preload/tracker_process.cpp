@@ -208,7 +208,8 @@ void Tracker::after_fork_in_child() {
   ended_.store(false, std::memory_order_relaxed);
   if (record && next_child_may_wait_ && !fork_gate::child_must_list_fds()) {
     // Nothing is written until the first event; the parent's mapping stays
-    // (untouched but for the record's error) until then.
+    // until then, untouched but for this record's child_pid (now) and error
+    // (if making the trace fails).
     waiting_fork_ = record;
     __atomic_store_n(&record->child_pid, int32_t(getpid()), __ATOMIC_RELAXED);  // for the process tree
     fork_mono_ns_ = now_ns(CLOCK_MONOTONIC);
