@@ -27,8 +27,11 @@
 namespace connleak::trace {
 
 inline constexpr char kMagic[8] = {'C', 'O', 'N', 'N', 'L', 'E', 'A', 'K'};
-inline constexpr uint16_t kFormatVersion = 1;
-inline constexpr uint16_t kMinReaderVersion = 1;
+// 2: fork children that inherit nothing traced may leave no trace
+// (kFlagLazyChild, kHeaderEmptyFork); a version 1 reader would take each for
+// a missing child and call the report incomplete.
+inline constexpr uint16_t kFormatVersion = 2;
+inline constexpr uint16_t kMinReaderVersion = 2;
 inline constexpr uint32_t kEndianMarker = 0x01020304;
 inline constexpr size_t kRecordAlign = 8;
 inline constexpr size_t kTraceNameMax = 64;
